@@ -1,0 +1,1 @@
+"""neondoctor: diagnose PostgreSQL connection problems of SQLAlchemy applications."""

@@ -1,0 +1,3 @@
+from neondoctor.cli import main
+
+main()

@@ -1,0 +1,159 @@
+"""The click CLI: parse options, call the core, render, pick the exit code. Nothing imports it.
+
+Subcommands live in their own modules and are imported only when invoked, so `neondoctor --help`
+and `neondoctor triage --no-probes` never pay for SQLAlchemy or a driver.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+import traceback
+from typing import Any
+
+import click
+
+from neondoctor import errors
+from neondoctor.redaction import RedactingStream, redact
+
+# name -> (module, attribute, one-line help). The help is here so `--help` imports nothing.
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "triage": ("neondoctor.cli.triage_cmd", "triage", "Match a pasted error to a runbook and verify its causes one at a time."),
+    "runbooks": ("neondoctor.cli.runbooks_cmd", "runbooks", "List, show and validate triage runbooks."),
+    "sanity": ("neondoctor.cli.sanity_cmd", "sanity", "Run the deployment sanity sequence (for CI)."),
+    "pool-stats": ("neondoctor.cli.pool_stats_cmd", "pool_stats", "Connection slots in use, by whom, against what the server allows."),
+    "latency": ("neondoctor.cli.latency_cmd", "latency", "Where connection time goes: DNS, TCP, TLS, auth, query, pool."),
+    "url": ("neondoctor.cli.url_cmd", "url", "Audit a connection string (DATABASE_URL by default)."),
+    "secrets": ("neondoctor.cli.secrets_cmd", "secrets", "Audit this repository for committed credentials."),
+    "lab": ("neondoctor.cli.lab_cmd", "lab", "A throwaway local PostgreSQL that reproduces each failure."),
+}
+
+
+class CliState:
+    """Options given before or after the subcommand name, merged."""
+
+    def __init__(self) -> None:
+        self.env_file: str | None = None
+        self.log_format: str | None = None
+        self.verbose = 0
+
+    def database_url(self, *, required: bool = True) -> Any:
+        from neondoctor.settings import load_database_url
+
+        return load_database_url(self.env_file, required=required)
+
+
+def _store(attr: str) -> Any:
+    def callback(ctx: click.Context, _param: click.Parameter, value: Any) -> Any:
+        state = ctx.find_root().ensure_object(CliState)
+        if value not in (None, 0, False):
+            setattr(state, attr, value)
+            if attr in ("log_format", "verbose"):
+                _configure_logging_from(state)
+        return value
+
+    return callback
+
+
+def common_options(func: Any) -> Any:
+    """--env-file, --log-format and -v, accepted before or after the subcommand name."""
+    func = click.option(
+        "--env-file",
+        type=click.Path(dir_okay=False),
+        expose_value=False,
+        callback=_store("env_file"),
+        help="Read DATABASE_URL from this file instead of the nearest .env.",
+    )(func)
+    func = click.option(
+        "--log-format",
+        type=click.Choice(["console", "json"]),
+        expose_value=False,
+        callback=_store("log_format"),
+        help="Logs on stderr: console (default) or JSON lines. Env: NEONDOCTOR_LOG_FORMAT.",
+    )(func)
+    func = click.option(
+        "-v",
+        "--verbose",
+        count=True,
+        expose_value=False,
+        callback=_store("verbose"),
+        help="More log output (-v info, -vv debug).",
+    )(func)
+    return func
+
+
+def state() -> CliState:
+    return click.get_current_context().find_root().ensure_object(CliState)
+
+
+class NeondoctorGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name not in COMMANDS:
+            return None
+        module, attr, _ = COMMANDS[name]
+        return getattr(importlib.import_module(module), attr)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, COMMANDS[name][2]) for name in self.list_commands(ctx)]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        # Every byte to stdout/stderr goes through redaction, whatever prints it.
+        saved = sys.stdout, sys.stderr
+        sys.stdout, sys.stderr = RedactingStream(saved[0]), RedactingStream(saved[1])
+        try:
+            st = ctx.ensure_object(CliState)
+            _configure_logging_from(st)
+            return super().invoke(ctx)
+        except errors.NeondoctorError as exc:
+            click.echo(f"neondoctor: error: {exc.message}", err=True)
+            ctx.exit(exc.exit_code)
+        except click.exceptions.Exit:
+            raise
+        except (click.ClickException, click.exceptions.Abort):
+            raise
+        except KeyboardInterrupt:
+            click.echo("neondoctor: interrupted", err=True)
+            ctx.exit(130)
+        except Exception as exc:  # a bug: still one redacted line, never a bare traceback
+            if os.environ.get("NEONDOCTOR_DEBUG"):
+                click.echo(redact(traceback.format_exc()), err=True)
+            click.echo(
+                f"neondoctor: internal error: {type(exc).__name__}: {redact(str(exc))} "
+                "(set NEONDOCTOR_DEBUG=1 for the traceback)",
+                err=True,
+            )
+            ctx.exit(errors.EXIT_INTERNAL)
+        finally:
+            for stream in (sys.stdout, sys.stderr):
+                stream.flush()
+            sys.stdout, sys.stderr = saved
+
+
+def _configure_logging_from(st: CliState) -> None:
+    from neondoctor.log import configure_logging
+
+    level = {0: "warning", 1: "info"}.get(st.verbose, "debug")
+    level = os.environ.get("NEONDOCTOR_LOG_LEVEL", level).lower()
+    configure_logging(st.log_format, level=level, stream=sys.stderr)
+
+
+@click.group(cls=NeondoctorGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@common_options
+@click.version_option(package_name="neondoctor")
+def cli() -> None:
+    """Diagnose PostgreSQL connection problems of SQLAlchemy apps (Neon first).
+
+    DATABASE_URL comes from the environment or the nearest .env file; its password is never
+    printed. Exit codes: 0 ok, 1 findings or failed check, 2 usage/configuration error,
+    3 triage found no runbook, 4 could not connect, 70 internal error.
+    """
+
+
+def main() -> None:
+    cli.main(prog_name="neondoctor")
