@@ -118,3 +118,17 @@ def run_cli(*args: str, env: dict[str, str] | None = None, input: str | None = N
 @pytest.fixture
 def cli() -> Any:
     return run_cli
+
+
+@pytest.fixture
+def blackhole_port() -> Iterator[int]:
+    """A local port that accepts TCP connections and never answers (a black-holed server)."""
+    import socket
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(64)  # the kernel completes handshakes into the backlog; nobody ever reads
+    try:
+        yield int(sock.getsockname()[1])
+    finally:
+        sock.close()
