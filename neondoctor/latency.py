@@ -1,0 +1,368 @@
+"""Where connection time goes: DNS, TCP, TLS, startup+auth, first query, pooled checkout.
+
+Every step is bounded by `timeout` seconds, so a dead or black-holed host ends with a verdict
+(NeondoctorError, exit 4) instead of a hang. Durations are kept in milliseconds.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import socket
+import ssl
+import struct
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from neondoctor.errors import EXIT_UNREACHABLE, ConfigError, NeondoctorError
+from neondoctor.redaction import redact
+from neondoctor.url import ParsedUrl
+
+DEFAULT_ROUNDS = 5
+DEFAULT_TIMEOUT = 5.0  # seconds per step, like libpq's connect_timeout
+POOLED_SAMPLES_PER_ROUND = 5  # a checkout is ~1000x cheaper than a connect: more samples, same cost
+SSL_REQUEST = struct.pack("!ii", 8, 80877103)  # PostgreSQL SSLRequest packet
+
+# (key, label) in display order.
+STAGES: tuple[tuple[str, str], ...] = (
+    ("dns", "DNS lookup"),
+    ("tcp", "TCP connect"),
+    ("tls", "TLS handshake"),
+    ("connect", "connect total (psycopg2)"),
+    ("auth", "startup + auth (derived)"),
+    ("first_query", "first query (SELECT 1)"),
+    ("pooled", "pooled checkout"),
+    ("pooled_pre_ping", "pooled checkout, pre_ping"),
+    ("new_connection", "new connection per query"),
+)
+
+
+class Unreachable(NeondoctorError):
+    exit_code = EXIT_UNREACHABLE
+
+
+@dataclass
+class Stage:
+    key: str
+    label: str
+    samples: list[float] = field(default_factory=list)  # milliseconds
+    note: str | None = None  # why it was skipped, or how it was derived
+    derived_ms: float | None = None  # for `auth`, computed from other medians
+
+    @property
+    def skipped(self) -> bool:
+        return not self.samples and self.derived_ms is None
+
+    @property
+    def median(self) -> float | None:
+        if self.derived_ms is not None:
+            return self.derived_ms
+        return percentile(self.samples, 50) if self.samples else None
+
+    def summary(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"stage": self.key, "label": self.label, "n": len(self.samples)}
+        if self.samples:
+            out.update(
+                median_ms=_r(self.median),
+                p10_ms=_r(percentile(self.samples, 10)),
+                p90_ms=_r(percentile(self.samples, 90)),
+                min_ms=_r(min(self.samples)),
+                max_ms=_r(max(self.samples)),
+            )
+        elif self.derived_ms is not None:
+            out["median_ms"] = _r(self.derived_ms)
+        else:
+            out["median_ms"] = None
+        if self.note:
+            out["note"] = self.note
+        return out
+
+
+@dataclass
+class LatencyReport:
+    target: str  # masked URL
+    rounds: int
+    stages: dict[str, Stage]
+    tls: str  # "offered", "not offered", "not requested (sslmode=disable)", "not applicable (Unix socket)"
+    meanings: list[str] = field(default_factory=list)
+
+    @property
+    def connect_vs_pooled(self) -> float | None:
+        new, pooled = self.stages["new_connection"].median, self.stages["pooled"].median
+        if new is None or not pooled:
+            return None
+        return new / pooled
+
+    def to_json(self) -> dict[str, Any]:
+        ratio = self.connect_vs_pooled
+        return {
+            "target": self.target,
+            "rounds": self.rounds,
+            "tls": self.tls,
+            "stages": {key: stage.summary() for key, stage in self.stages.items()},
+            "new_connection_vs_pooled": round(ratio, 1) if ratio else None,
+            "meanings": self.meanings,
+        }
+
+
+def _r(value: float | None) -> float | None:
+    return None if value is None else round(value, 3)
+
+
+def percentile(values: list[float], pct: float) -> float:
+    """Linear-interpolated percentile; exact for the median of an even count."""
+    ordered = sorted(values)
+    if len(ordered) == 1:
+        return ordered[0]
+    pos = (len(ordered) - 1) * pct / 100
+    lo, hi = math.floor(pos), math.ceil(pos)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
+
+
+def _ms(start: float) -> float:
+    return (time.perf_counter() - start) * 1000
+
+
+# ---------------------------------------------------------------- the network stages
+
+
+def _resolve(host: str, port: int, timeout: float) -> list[tuple[Any, ...]]:
+    """getaddrinfo has no timeout of its own: run it in a daemon thread and stop waiting."""
+    result: dict[str, Any] = {}
+
+    def work() -> None:
+        try:
+            result["addrs"] = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except OSError as exc:
+            result["error"] = exc
+
+    thread = threading.Thread(target=work, daemon=True)
+    thread.start()
+    thread.join(timeout)
+    if thread.is_alive():
+        raise Unreachable(f"DNS lookup of {host} did not answer within {timeout:g}s")
+    if "error" in result:
+        raise Unreachable(f"DNS lookup of {host} failed: {result['error']}")
+    return result["addrs"]
+
+
+def _tcp(addr: tuple[Any, ...], timeout: float) -> socket.socket:
+    family, socktype, proto, _, sockaddr = addr
+    sock = socket.socket(family, socktype, proto)
+    sock.settimeout(timeout)
+    try:
+        sock.connect(sockaddr)
+    except TimeoutError:
+        sock.close()
+        raise Unreachable(f"TCP connect to {_fmt(sockaddr)} timed out after {timeout:g}s (host down or port filtered)") from None
+    except OSError as exc:
+        sock.close()
+        raise Unreachable(f"TCP connect to {_fmt(sockaddr)} failed: {exc.strerror or exc}") from None
+    return sock
+
+
+def _fmt(sockaddr: Any) -> str:
+    host, port = sockaddr[0], sockaddr[1]
+    return f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
+
+
+def _tls_context() -> ssl.SSLContext:
+    # Only the handshake's duration matters here; verification is the TLS probe's business.
+    # Built once, outside the timed region: loading a trust store costs more than a handshake.
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    return ctx
+
+
+def _tls(sock: socket.socket, host: str, timeout: float, ctx: ssl.SSLContext) -> bool:
+    """Send SSLRequest; on 'S' complete a TLS handshake (timed, not verified). False on 'N'."""
+    sock.settimeout(timeout)
+    try:
+        sock.sendall(SSL_REQUEST)
+        answer = sock.recv(1)
+    except TimeoutError:
+        raise Unreachable(
+            f"the server accepted TCP but did not answer the SSLRequest within {timeout:g}s "
+            "(black-holed host, or not a PostgreSQL server)"
+        ) from None
+    except OSError as exc:
+        raise Unreachable(f"the connection broke during the SSLRequest: {exc.strerror or exc}") from None
+    if answer == b"N":
+        return False
+    if answer != b"S":
+        raise Unreachable(f"the server answered the SSLRequest with {answer!r}: not a PostgreSQL server?")
+    server_name = None if _is_ip(host) else host  # SNI, which Neon's proxy needs
+    try:
+        with ctx.wrap_socket(sock, server_hostname=server_name, do_handshake_on_connect=True) as tls:
+            tls.settimeout(timeout)
+    except TimeoutError:
+        raise Unreachable(f"the TLS handshake did not finish within {timeout:g}s") from None
+    except (ssl.SSLError, OSError) as exc:
+        raise Unreachable(f"the TLS handshake failed: {exc}") from None
+    return True
+
+
+def _is_ip(host: str) -> bool:
+    for family in (socket.AF_INET, socket.AF_INET6):
+        with contextlib.suppress(OSError):
+            socket.inet_pton(family, host)
+            return True
+    return False
+
+
+# ---------------------------------------------------------------- measuring
+
+
+def measure(parsed: ParsedUrl, *, rounds: int = DEFAULT_ROUNDS, timeout: float = DEFAULT_TIMEOUT,
+            progress: Callable[[str], None] | None = None) -> LatencyReport:
+    """Run every stage `rounds` times against `parsed`. Raises Unreachable (exit 4) or ConfigError."""
+    if rounds < 1:
+        raise ConfigError("--rounds must be at least 1")
+    stages = {key: Stage(key, label) for key, label in STAGES}
+    host = parsed.host or parsed.query.get("host")
+    port = parsed.port or int(parsed.query.get("port", "5432") or 5432)
+    sslmode = parsed.query.get("sslmode", "prefer").lower()
+    connect_timeout = max(2, math.ceil(timeout))
+    unix = not host or host.startswith("/")
+    tls_ctx = _tls_context()
+    tls_state = "not applicable (Unix socket)" if unix else ("not requested (sslmode=disable)" if sslmode == "disable" else "offered")
+
+    for round_no in range(rounds):
+        if progress:
+            progress(f"round {round_no + 1}/{rounds}")
+        if not unix:
+            assert host is not None
+            start = time.perf_counter()
+            addrs = _resolve(host, port, timeout)
+            stages["dns"].samples.append(_ms(start))
+            start = time.perf_counter()
+            sock = _tcp(addrs[0], timeout)
+            stages["tcp"].samples.append(_ms(start))
+            try:
+                if sslmode != "disable":
+                    start = time.perf_counter()
+                    offered = _tls(sock, host, timeout, tls_ctx)
+                    if offered:
+                        stages["tls"].samples.append(_ms(start))
+                    else:
+                        tls_state = "not offered"
+            finally:
+                sock.close()
+        _connect_round(parsed, stages, connect_timeout)
+
+    _pooled(parsed, stages, rounds * POOLED_SAMPLES_PER_ROUND, connect_timeout, timeout)
+
+    if unix:
+        for key in ("dns", "tcp", "tls"):
+            stages[key].note = "Unix socket: no DNS, TCP or TLS"
+    elif sslmode == "disable":
+        stages["tls"].note = "sslmode=disable: the driver does not ask for TLS"
+    elif tls_state == "not offered":
+        stages["tls"].note = "the server answered N to SSLRequest: TLS not offered"
+    _derive_auth(stages)
+    report = LatencyReport(parsed.masked(), rounds, stages, tls_state)
+    report.meanings = explain(report)
+    return report
+
+
+def _classify_driver_error(exc: Exception) -> NeondoctorError:
+    text = redact(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
+    return Unreachable(f"could not connect: {text}")
+
+
+def _connect_round(parsed: ParsedUrl, stages: dict[str, Stage], connect_timeout: int) -> None:
+    from neondoctor.connect import open_connection
+
+    try:
+        start = time.perf_counter()
+        conn = open_connection(parsed, connect_timeout=connect_timeout)
+        connected = _ms(start)
+        try:
+            q = time.perf_counter()
+            with conn.cursor() as cur:
+                cur.execute("SELECT 1")
+                cur.fetchone()
+            first = _ms(q)
+        finally:
+            conn.close()
+        total = _ms(start)
+    except Exception as exc:
+        if isinstance(exc, NeondoctorError):
+            raise
+        if type(exc).__name__ == "ProgrammingError":  # invalid DSN option: the URL's fault
+            raise ConfigError(f"DATABASE_URL is not usable by the driver: {redact(str(exc).strip())}") from None
+        raise _classify_driver_error(exc) from None
+    stages["connect"].samples.append(connected)
+    stages["first_query"].samples.append(first)
+    stages["new_connection"].samples.append(total)
+
+
+def _pooled(parsed: ParsedUrl, stages: dict[str, Stage], samples: int, connect_timeout: int, timeout: float) -> None:
+    """checkout + SELECT 1 + checkin through a QueuePool, without and with pool_pre_ping."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.pool import QueuePool
+
+    from neondoctor.connect import open_connection
+
+    for key, pre_ping in (("pooled", False), ("pooled_pre_ping", True)):
+        # neondoctor's engines always use psycopg2 (a bare postgresql:// would mean psycopg 3 in
+        # SQLAlchemy 2.1); `creator` reuses the exact bounded connection settings of open_connection.
+        engine = create_engine(
+            "postgresql+psycopg2://",
+            creator=lambda: open_connection(parsed, connect_timeout=connect_timeout),
+            poolclass=QueuePool, pool_size=1, max_overflow=0, pool_timeout=timeout,
+            pool_pre_ping=pre_ping,
+        )
+        try:
+            with engine.connect() as warm:  # the first checkout opens the connection: not timed
+                warm.execute(text("SELECT 1"))
+            for _ in range(samples):
+                start = time.perf_counter()
+                with engine.connect() as conn:
+                    conn.execute(text("SELECT 1"))
+                stages[key].samples.append(_ms(start))
+        except Exception as exc:
+            if isinstance(exc, NeondoctorError):
+                raise
+            raise _classify_driver_error(getattr(exc, "orig", None) or exc) from None
+        finally:
+            engine.dispose()
+
+
+def _derive_auth(stages: dict[str, Stage]) -> None:
+    connect = stages["connect"].median
+    if connect is None:
+        return
+    network = sum(stages[k].median or 0.0 for k in ("dns", "tcp", "tls"))
+    stages["auth"].derived_ms = max(0.0, connect - network)
+    stages["auth"].note = "connect total - DNS - TCP - TLS (medians)"
+
+
+def explain(report: LatencyReport) -> list[str]:
+    """What the figures mean, in sentences."""
+    s = report.stages
+    out: list[str] = []
+    ratio = report.connect_vs_pooled
+    new, pooled, ping = s["new_connection"].median, s["pooled"].median, s["pooled_pre_ping"].median
+    if ratio and new is not None and pooled is not None:
+        out.append(f"a new connection costs {ratio:.0f}× a pooled checkout here ({new:.2f} ms vs {pooled:.2f} ms): "
+                   "keep a pool, do not connect per request")
+    if ping is not None and pooled is not None:
+        extra = ping - pooled
+        out.append(f"pool_pre_ping adds about {max(extra, 0):.2f} ms per checkout (one extra round trip); "
+                   "it is what saves you from a connection the server has dropped")
+    connect, auth = s["connect"].median, s["auth"].median
+    if connect and auth is not None:
+        out.append(f"startup + authentication is {100 * auth / connect:.0f}% of connecting "
+                   f"({auth:.2f} of {connect:.2f} ms)")
+    if s["tls"].samples and connect:
+        tls = s["tls"].median or 0.0
+        out.append(f"the TLS handshake is {100 * tls / connect:.0f}% of connecting ({tls:.2f} ms)")
+    dns = s["dns"].median
+    if dns is not None and dns > 20:
+        out.append(f"DNS lookups take {dns:.0f} ms: a slow resolver is paid on every new connection")
+    return out
