@@ -24,6 +24,7 @@ class ParsedUrl:
     port: int | None
     database: str | None
     query: dict[str, str] = field(default_factory=dict)
+    password_raw: str | None = field(default=None, repr=False)  # as written, before percent-decoding
 
     @property
     def is_local(self) -> bool:
@@ -80,7 +81,7 @@ def parse_url(raw: str) -> ParsedUrl:
     rest = text[match.end():]
     authority, _, tail = _split_authority(rest)
     userinfo, at, hostport = authority.rpartition("@")
-    username = password = None
+    username = password = pw_raw = None
     if at:
         user_raw, colon, pw_raw = userinfo.partition(":")
         username = unquote(user_raw)
@@ -105,12 +106,23 @@ def parse_url(raw: str) -> ParsedUrl:
         port=port,
         database=database,
         query=query,
+        password_raw=pw_raw if password is not None else None,
     )
+
+
+_HOST_AFTER_AT = re.compile(r"^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.\-]+)(?::\d*)?(?:[/?#]|$)")
 
 
 def _split_authority(rest: str) -> tuple[str, str, str]:
     # The authority ends at the first '/', '?' or '#' after the last '@' (passwords may hold '/').
     at = rest.rfind("@", 0, _first_of(rest, "?#"))
+    if at < 0:
+        # An unencoded '#' or '?' in the password hides the '@'; accept it when what follows the
+        # last '@' is clearly a host (the audit then reports the unencoded characters).
+        last = rest.rfind("@")
+        if last > 0 and ":" in rest[:last] and _HOST_AFTER_AT.match(rest[last + 1:]) \
+                and "/" not in rest[:last].split(":", 1)[0]:
+            at = last
     start = at + 1 if at >= 0 else 0
     end = _first_of(rest, "/?#", start)
     return rest[:end], "", rest[end:]

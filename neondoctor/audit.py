@@ -1,0 +1,288 @@
+"""The connection-string audit: what each part of a DATABASE_URL controls, and what is wrong with it.
+
+Pure inspection: no connection is made and no driver is imported (only looked up with
+`importlib.util.find_spec`), except psycopg2 itself, read lazily for its bundled libpq version.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from neondoctor.findings import Finding, sort_findings
+from neondoctor.redaction import MASK
+from neondoctor.url import LIBPQ_PARAMS, ParsedUrl
+
+# SQLAlchemy driver name -> the module it imports.
+DRIVER_MODULES = {
+    "psycopg2": "psycopg2",
+    "psycopg2cffi": "psycopg2cffi",
+    "psycopg": "psycopg",
+    "psycopg_async": "psycopg",
+    "asyncpg": "asyncpg",
+    "pg8000": "pg8000",
+}
+WEAK_SSLMODES = ("disable", "allow", "prefer")
+# SQLAlchemy's asyncpg dialect hands every query parameter to asyncpg.connect() as a keyword.
+ASYNCPG_OK_PARAMS = frozenset(["host", "port", "ssl", "prepared_statement_cache_size",
+                               "prepared_statement_name_func", "timeout", "command_timeout"])
+_UNENCODED = re.compile(r"[@/:#?\s\[\]]|%(?![0-9A-Fa-f]{2})")
+
+PART_HELP = {
+    "dialect": "which SQLAlchemy dialect handles the URL (must be postgresql)",
+    "driver": "which DBAPI module SQLAlchemy imports to connect",
+    "username": "the role to log in as",
+    "password": "the role's password (percent-encode @ / : # ? % and spaces)",
+    "host": "the server's name or address; on Neon, a -pooler host goes through PgBouncer",
+    "port": "the TCP port (5432 when absent)",
+    "database": "the database to connect to (the role's name when absent)",
+}
+QUERY_HELP = {
+    "sslmode": "libpq TLS policy: disable|allow|prefer|require|verify-ca|verify-full (default prefer)",
+    "ssl": "asyncpg TLS policy (its equivalent of sslmode)",
+    "channel_binding": "SCRAM channel binding to the TLS session (libpq 13+): disable|prefer|require",
+    "connect_timeout": "seconds libpq waits for a connection (0 or absent: forever, per host)",
+    "timeout": "seconds asyncpg waits for a connection",
+    "options": "server settings sent at startup (-c name=value); rejected by Neon's pooler",
+    "application_name": "the name shown in pg_stat_activity",
+    "sslrootcert": "CA file that verify-ca/verify-full check the server certificate against",
+    "sslnegotiation": "direct: TLS without the PostgreSQL SSLRequest round trip (libpq 17+)",
+    "target_session_attrs": "which of several hosts to accept (read-write, primary, ...)",
+    "keepalives_idle": "seconds of idleness before TCP keepalives start",
+    "tcp_user_timeout": "milliseconds unacknowledged data may wait before the connection is dropped",
+}
+
+
+@dataclass(frozen=True)
+class Part:
+    name: str
+    value: str | None
+    controls: str
+
+
+@dataclass
+class UrlAudit:
+    url: ParsedUrl
+    effective_driver: str | None  # the driver SQLAlchemy would load
+    parts: list[Part] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        u = self.url
+        return {
+            "url": u.masked(),
+            "dialect": u.dialect,
+            "driver": u.driver,
+            "effective_driver": self.effective_driver,
+            "username": u.username,
+            "password": MASK if u.password is not None else None,
+            "host": u.host,
+            "port": u.port,
+            "database": u.database,
+            "query": dict(u.query),
+            "parts": [{"name": p.name, "value": p.value, "controls": p.controls} for p in self.parts],
+            "findings": [{"id": f.id, "severity": f.severity, "message": f.message} for f in self.findings],
+        }
+
+
+def sqlalchemy_default_driver() -> tuple[str, str | None]:
+    """(driver a bare postgresql:// gets, installed SQLAlchemy version or None)."""
+    try:
+        import sqlalchemy
+        from sqlalchemy.engine import make_url
+    except ImportError:
+        return "psycopg2", None
+    # get_dialect() resolves the dialect class without importing the DBAPI module.
+    return str(make_url("postgresql://").get_dialect().driver), sqlalchemy.__version__
+
+
+def driver_installed(driver: str) -> bool:
+    module = DRIVER_MODULES.get(driver, driver)
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def psycopg2_libpq_version() -> int | None:
+    """libpq bundled with psycopg2 (e.g. 170011), or None when psycopg2 is not installed."""
+    if not driver_installed("psycopg2"):
+        return None
+    try:
+        import psycopg2
+    except ImportError:
+        return None
+    return int(getattr(psycopg2, "__libpq_version__", 0)) or None
+
+
+def audit_url(url: ParsedUrl, *, libpq_version: int | None = None,
+              default_driver: tuple[str, str | None] | None = None) -> UrlAudit:
+    """Audit a parsed URL. `libpq_version`/`default_driver` override what is read from this machine."""
+    sa_default, sa_version = default_driver or sqlalchemy_default_driver()
+    driver = url.driver or sa_default
+    audit = UrlAudit(url=url, effective_driver=driver, parts=_parts(url, driver))
+    if driver in ("psycopg2", "psycopg2cffi") and libpq_version is None:
+        libpq_version = psycopg2_libpq_version()
+    checks = (_scheme, _driver, _password, _tls, _channel_binding, _neon, _asyncpg, _timeout)
+    found: list[Finding] = []
+    for check in checks:
+        found.extend(check(url, driver, sa_version, libpq_version))
+    audit.findings = sort_findings(found)
+    return audit
+
+
+def _parts(url: ParsedUrl, driver: str) -> list[Part]:
+    parts = [
+        Part("dialect", url.dialect, PART_HELP["dialect"]),
+        Part("driver", url.driver or f"(none: SQLAlchemy picks {driver})", PART_HELP["driver"]),
+        Part("username", url.username, PART_HELP["username"]),
+        Part("password", MASK if url.password is not None else None, PART_HELP["password"]),
+        Part("host", url.host or "(none: Unix socket)", PART_HELP["host"]),
+        Part("port", str(url.port) if url.port else None, PART_HELP["port"]),
+        Part("database", url.database, PART_HELP["database"]),
+    ]
+    for key, value in url.query.items():
+        shown = MASK if "password" in key.lower() else value
+        help_text = QUERY_HELP.get(key) or ("libpq parameter" if key in LIBPQ_PARAMS else "passed to the driver")
+        parts.append(Part(f"?{key}", shown, help_text))
+    return parts
+
+
+def _scheme(url: ParsedUrl, driver: str, sa_version: str | None, _libpq: int | None) -> list[Finding]:
+    if url.dialect == "postgres":
+        return [Finding("url.postgres-scheme", "critical",
+                        "scheme postgres:// is rejected by SQLAlchemy 1.4+ (NoSuchModuleError: Can't load plugin: "
+                        "sqlalchemy.dialects:postgres); write postgresql+psycopg2:// (Heroku-style URLs need rewriting)")]
+    return []
+
+
+def _driver(url: ParsedUrl, driver: str, sa_version: str | None, _libpq: int | None) -> list[Finding]:
+    out: list[Finding] = []
+    installed = driver_installed(driver)
+    if url.driver is None and url.dialect == "postgresql":
+        version = f"SQLAlchemy {sa_version}" if sa_version else "SQLAlchemy (not installed here)"
+        msg = (f"no +driver in the URL: {version} picks {driver} "
+               f"({'installed' if installed else 'NOT installed'}); SQLAlchemy 2.0 picks psycopg2 but 2.1 picks "
+               "psycopg 3, so an upgrade silently changes the driver: name it, e.g. postgresql+psycopg2://")
+        out.append(Finding("url.no-driver", "info" if installed else "critical", msg))
+    elif not installed:
+        module = DRIVER_MODULES.get(driver, driver)
+        out.append(Finding("url.driver-missing", "critical",
+                           f"driver {driver} (module {module}) is not installed in this environment: "
+                           f"the app fails with ModuleNotFoundError: No module named '{module}'"))
+    return out
+
+
+def _password(url: ParsedUrl, *_: Any) -> list[Finding]:
+    raw = url.password_raw
+    if not raw:
+        return []
+    chars = sorted({m.group(0) for m in _UNENCODED.finditer(raw)})
+    if not chars:
+        return []
+    shown = " ".join("space" if c.isspace() else c for c in chars)
+    return [Finding("url.password-unencoded", "warn",
+                    f"the password holds characters that are not percent-encoded ({shown}): they break URL "
+                    "parsing or decode to something else; encode it with urllib.parse.quote(password, safe='')")]
+
+
+def _sslmode(url: ParsedUrl, driver: str) -> str | None:
+    if driver == "asyncpg":
+        return url.query.get("ssl") or url.query.get("sslmode")
+    return url.query.get("sslmode")
+
+
+def _tls(url: ParsedUrl, driver: str, *_: Any) -> list[Finding]:
+    if url.is_local:
+        return []
+    mode = _sslmode(url, driver)
+    key = "ssl" if driver == "asyncpg" else "sslmode"
+    if url.is_neon and mode == "disable":
+        return [Finding("url.neon-no-tls", "critical",
+                        f"{key}=disable on a Neon host: Neon rejects every connection without TLS; use {key}=require")]
+    if mode is None:
+        return [Finding("url.sslmode-missing", "warn",
+                        f"no {key} for a remote host: the default (prefer) falls back to plaintext silently and "
+                        f"never verifies the server; set {key}=require (or verify-full with sslrootcert)")]
+    if mode in WEAK_SSLMODES:
+        severity = "critical" if url.is_neon and mode == "allow" else "warn"
+        return [Finding("url.sslmode-weak", severity,
+                        f"{key}={mode} for a remote host may connect without TLS; use {key}=require or verify-full")]
+    return []
+
+
+def _channel_binding(url: ParsedUrl, driver: str, _sa: str | None, libpq: int | None) -> list[Finding]:
+    cb = url.query.get("channel_binding")
+    if cb != "require" or driver == "asyncpg":  # asyncpg's own finding covers it
+        return []
+    out: list[Finding] = []
+    if url.query.get("sslmode") == "disable" or (url.is_local and "sslmode" not in url.query):
+        out.append(Finding("url.channel-binding-no-tls", "critical" if url.query.get("sslmode") == "disable" else "warn",
+                           "channel_binding=require needs TLS: without it libpq fails with "
+                           "'channel binding required, but SSL not in use'"))
+    if driver in ("psycopg2", "psycopg2cffi") and libpq is not None and libpq < 130000:
+        out.append(Finding("url.channel-binding-old-libpq", "critical",
+                           f"channel_binding needs libpq 13+, psycopg2 here bundles libpq {_libpq_text(libpq)}: "
+                           "upgrade psycopg2(-binary) or drop channel_binding"))
+    return out
+
+
+def _neon(url: ParsedUrl, driver: str, _sa: str | None, libpq: int | None) -> list[Finding]:
+    if not url.is_neon:
+        return []
+    out: list[Finding] = []
+    options = url.query.get("options", "")
+    if url.is_neon_pooler:
+        out.append(Finding("url.neon-pooler", "info",
+                           "pooled Neon endpoint (-pooler, PgBouncer transaction mode): SQL SET/RESET, LISTEN/NOTIFY, "
+                           "SQL PREPARE, WITH HOLD cursors and session advisory locks do not work across transactions; "
+                           "run migrations and pg_dump over the direct host (without -pooler)"))
+        if options:
+            out.append(Finding("url.neon-pooler-options", "critical",
+                               "startup 'options' on the pooler fail with 'unsupported startup parameter in options'; "
+                               "drop options= or use the direct host"))
+    else:
+        out.append(Finding("url.neon-direct", "info",
+                           "direct Neon endpoint: every connection is a server backend counted against "
+                           "max_connections; for many app processes use the -pooler host, keep direct for migrations"))
+    if driver in ("psycopg2", "psycopg2cffi") and libpq is not None and libpq < 140000 and "endpoint" not in options:
+        out.append(Finding("url.neon-sni", "critical",
+                           f"psycopg2 here bundles libpq {_libpq_text(libpq)}, which sends no SNI: Neon answers "
+                           "'The endpoint ID is not specified'; upgrade to libpq 14+ or add options=endpoint%3D<ep-id>"))
+    return out
+
+
+def _asyncpg(url: ParsedUrl, driver: str, *_: Any) -> list[Finding]:
+    if driver != "asyncpg":
+        return []
+    bad = [k for k in url.query if k not in ASYNCPG_OK_PARAMS]
+    if not bad:
+        return []
+    hint = "ssl=require in the URL" if "sslmode" in bad else "connect_args"
+    return [Finding("url.asyncpg-libpq-params", "critical",
+                    f"+asyncpg gets the query parameters as keyword arguments and rejects {', '.join(bad)} "
+                    f"(TypeError: connect() got an unexpected keyword argument '{bad[0]}'); use {hint}, "
+                    "connect_args={'timeout': 10, 'server_settings': {...}}")]
+
+
+def _timeout(url: ParsedUrl, driver: str, *_: Any) -> list[Finding]:
+    if driver == "asyncpg":
+        if "timeout" in url.query:
+            return []
+        return [Finding("url.connect-timeout-missing", "info",
+                        "no connect timeout: asyncpg waits 60 s by default; pass connect_args={'timeout': 10}")]
+    value = url.query.get("connect_timeout")
+    if value is None or value.strip() in ("", "0"):
+        severity = "info" if url.is_local else "warn"
+        what = "connect_timeout=0 waits" if value else "no connect_timeout: libpq waits"
+        return [Finding("url.connect-timeout-missing", severity,
+                        f"{what} forever for an unreachable host; add connect_timeout=10 (or connect_args)")]
+    return []
+
+
+def _libpq_text(version: int) -> str:
+    if version >= 100000:  # 10+: major * 10000 + minor
+        return f"{version // 10000}.{version % 10000}"
+    return f"{version // 10000}.{version // 100 % 100}.{version % 100}"

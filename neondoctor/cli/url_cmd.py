@@ -1,0 +1,60 @@
+"""`neondoctor url`: parse the URL, audit it (neondoctor.audit), render, exit."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import click
+
+from neondoctor.cli import common_options, state
+from neondoctor.errors import EXIT_FINDINGS, EXIT_OK
+
+MARKS = {"ok": "✓", "info": "i", "warn": "!", "critical": "✗"}
+
+
+@click.command()
+@click.argument("database_url", required=False, metavar="[URL]")
+@click.option("--json", "as_json", is_flag=True, help="Print the parts and findings as JSON.")
+@common_options
+def url(database_url: str | None, as_json: bool) -> None:
+    """Audit a connection string: each part, what it controls, and what is wrong with it.
+
+    URL defaults to DATABASE_URL (environment or .env). Nothing is connected to.
+    Exit 0 when there is nothing worse than info, 1 on any warning or critical finding,
+    2 when the URL cannot be parsed.
+
+    Example: neondoctor url 'postgresql+psycopg2://app:<password>@db.example.com/app?sslmode=require'
+    """
+    from neondoctor.audit import audit_url
+    from neondoctor.settings import register_url_secret
+    from neondoctor.url import parse_url
+
+    if database_url is None:
+        database_url = state().database_url().url
+    else:
+        register_url_secret(database_url)
+    report = audit_url(parse_url(database_url))
+    if as_json:
+        click.echo(json.dumps(report.to_json(), indent=2))
+    else:
+        click.echo(render_text(report))
+    bad = any(f.severity in ("warn", "critical") for f in report.findings)
+    raise SystemExit(EXIT_FINDINGS if bad else EXIT_OK)
+
+
+def render_text(report: Any) -> str:
+    lines = [f"URL: {report.url.masked()}", ""]
+    width = max(len(p.name) for p in report.parts)
+    vwidth = min(40, max(len(str(p.value if p.value is not None else "-")) for p in report.parts))
+    for part in report.parts:
+        value = part.value if part.value is not None else "-"
+        lines.append(f"  {part.name:<{width}}  {value:<{vwidth}}  {part.controls}")
+    lines.append("")
+    if not report.findings:
+        lines.append("No findings.")
+    else:
+        lines.append("Findings:")
+        for f in report.findings:
+            lines.append(f"  {MARKS[f.severity]} [{f.severity}] {f.id}: {f.message}")
+    return "\n".join(lines)
