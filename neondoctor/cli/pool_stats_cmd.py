@@ -1,0 +1,110 @@
+"""`neondoctor pool-stats`: parse options, one call into `neondoctor.pool_stats`, render, exit code."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from neondoctor.cli import common_options, state
+from neondoctor.errors import EXIT_FINDINGS, EXIT_OK, EXIT_UNREACHABLE
+
+
+@click.command("pool-stats")
+@click.option("--json", "as_json", is_flag=True, help="JSON on stdout instead of text.")
+@click.option("--recycle", type=click.FloatRange(min=0), default=None, metavar="SECONDS",
+              help="The app's pool_recycle: count sessions idle longer than this.")
+@click.option("--processes", type=click.IntRange(min=1), default=None, metavar="N",
+              help="Worker processes of the app (for pool sizing).")
+@click.option("--pool-size", type=click.IntRange(min=0), default=None, metavar="P", help="The app's pool_size.")
+@click.option("--max-overflow", type=click.IntRange(min=0), default=None, metavar="O",
+              help="The app's max_overflow.")
+@click.option("--app-name", default=None, metavar="NAME",
+              help="The app's application_name: its own sessions are not counted as 'others' when sizing.")
+@click.option("--engine", "engine_target", default=None, metavar="MODULE:ATTR",
+              help="Import the app's SQLAlchemy engine (cwd on sys.path) and report its QueuePool.")
+@click.option("--watch", is_flag=True, help="Sample repeatedly and look for a leak (usage climbs, active flat).")
+@click.option("--interval", type=click.FloatRange(min=0.05), default=2.0, show_default=True, metavar="S",
+              help="Seconds between --watch samples.")
+@click.option("--samples", type=click.IntRange(min=2, max=10000), default=10, show_default=True, metavar="N",
+              help="Number of --watch samples.")
+@click.option("--warn-pct", type=click.FloatRange(min=0, max=100), default=70.0, show_default=True,
+              help="Slot usage % that is a warning.")
+@click.option("--critical-pct", type=click.FloatRange(min=0, max=100), default=90.0, show_default=True,
+              help="Slot usage % that is critical.")
+@click.option("--idle-in-transaction-warn", "iit_warn", type=click.FloatRange(min=0), default=30.0,
+              show_default=True, metavar="SECONDS", help="Idle in transaction longer than this is a warning.")
+@click.option("--leak-min-climb", type=click.IntRange(min=1), default=3, show_default=True,
+              help="--watch: slots gained first->last sample before a leak is suspected.")
+@click.option("--connect-timeout", type=click.IntRange(min=2, max=60), default=5, show_default=True,
+              help="Seconds to wait for the one connection.")
+@common_options
+def pool_stats(as_json: bool, recycle: float | None, processes: int | None, pool_size: int | None,
+               max_overflow: int | None, app_name: str | None, engine_target: str | None, watch: bool,
+               interval: float, samples: int, warn_pct: float, critical_pct: float, iit_warn: float,
+               leak_min_climb: int, connect_timeout: int) -> None:
+    """Connection slots in use, by whom, against what the server allows.
+
+    One connection (read-only, bounded timeouts, application_name=neondoctor), one query per sample.
+    Exit codes: 0 nothing above info, 1 a warn or critical finding, 2 configuration error,
+    4 could not connect (slots full or unreachable).
+
+    Example: neondoctor pool-stats --processes 4 --pool-size 5 --max-overflow 10 --recycle 300
+    """
+    from neondoctor import pool_stats as ps
+    from neondoctor.errors import ConfigError
+    from neondoctor.findings import worst
+    from neondoctor.render_pool_stats import render_json, render_sample_line, render_text
+    from neondoctor.url import parse_url
+
+    thresholds = ps.Thresholds(warn_pct, critical_pct, iit_warn)
+    thresholds.validate()
+    parsed = parse_url(state().database_url().url)
+
+    engine = ps.load_engine_pool(engine_target) if engine_target else None
+    sizing = None
+    given = (processes, pool_size, max_overflow)
+    if any(v is not None for v in given) or engine:
+        # The engine's own pool settings fill what was not given on the command line.
+        if pool_size is None and engine and engine.size is not None:
+            pool_size = engine.size
+        if max_overflow is None and engine and engine.max_overflow is not None:
+            max_overflow = max(0, engine.max_overflow)
+        if any(v is not None for v in given):
+            if pool_size is None:
+                raise ConfigError("--processes/--max-overflow need --pool-size (or --engine) for pool sizing")
+            sizing = ps.Sizing(processes or 1, pool_size, max_overflow or 0)
+
+    options = {"connect_timeout": connect_timeout, "recycle_s": recycle}
+    report = ps.Report(snapshot=None, findings=[], engine=engine, sizing=sizing, target=parsed.masked())
+    try:
+        if watch:
+            def progress(snap: ps.Snapshot) -> None:
+                if not as_json:
+                    click.echo(render_sample_line(snap))
+                    sys.stdout.flush()
+
+            snaps = ps.watch(parsed, samples=samples, interval_s=interval, on_sample=progress, **options)
+            report.snapshot = snaps[-1]
+            report.series = [ps.Point.of(s) for s in snaps]
+            leak = ps.watch_findings(snaps, ps.LeakRule(min_climb=leak_min_climb))
+        else:
+            report.snapshot = ps.take_snapshot(parsed, **options)
+            leak = []
+    except ps.SlotsFull as err:
+        report.connected = False
+        report.findings = [ps.slots_full_finding(err, parsed)]
+        click.echo(render_json(report) if as_json else render_text(report))
+        click.get_current_context().exit(EXIT_UNREACHABLE)
+    except ps.Unreachable as err:
+        report.connected = False
+        report.findings = [ps.unreachable_finding(err)]
+        click.echo(render_json(report) if as_json else render_text(report))
+        click.get_current_context().exit(EXIT_UNREACHABLE)
+
+    findings = ps.evaluate(report.snapshot, thresholds, sizing=sizing, engine=engine, app_name=app_name)
+    from neondoctor.findings import sort_findings
+
+    report.findings = sort_findings(findings + leak)
+    click.echo(render_json(report) if as_json else render_text(report))
+    click.get_current_context().exit(EXIT_FINDINGS if worst(report.findings) in ("warn", "critical") else EXIT_OK)
