@@ -330,13 +330,22 @@ def classify_connect_error(exc: BaseException) -> NeondoctorError:
 
 
 def slots_full_finding(err: SlotsFull, parsed: ParsedUrl) -> Finding:
-    advice = [
-        "free slots: find the application holding them (as a superuser, or a role with pg_monitor, "
-        "`neondoctor pool-stats` still connects through the reserved slots)",
-        "end idle sessions: SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-        "WHERE state = 'idle' AND application_name = '<app>'",
-        "shrink the app's pool (pool_size + max_overflow) x processes",
-    ]
+    text = err.message.lower()
+    if "for role" in text or "for database" in text:
+        kind = "role" if "for role" in text else "database"
+        advice = [
+            f"the {kind}'s CONNECTION LIMIT is reached, not the server's: find its idle sessions "
+            "(`neondoctor pool-stats` as another role) or raise it: "
+            f"ALTER {kind.upper()} <name> CONNECTION LIMIT <n>",
+        ]
+    else:
+        advice = [
+            "see who holds the slots: run `neondoctor pool-stats` as a superuser (or, on PostgreSQL 16+, "
+            "a role granted pg_use_reserved_connections): they connect through the reserved slots",
+            "end idle sessions of the app holding them: SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE state = 'idle' AND application_name = '<app>'",
+        ]
+    advice.append("shrink the app's pools: processes x (pool_size + max_overflow) must fit the available slots")
     if parsed.is_neon and not parsed.is_neon_pooler:
         advice.append("use the pooled endpoint: add -pooler after the endpoint ID in the host name")
     return Finding("slots-full", "critical",
