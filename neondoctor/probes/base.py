@@ -1,0 +1,133 @@
+"""What every probe shares: the context it reads, the result it returns, its parameter schema."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import importlib.util
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from neondoctor.url import ParsedUrl
+
+CONFIRMED = "confirmed"
+RULED_OUT = "ruled_out"
+INCONCLUSIVE = "inconclusive"
+STATUSES = (CONFIRMED, RULED_OUT, INCONCLUSIVE)
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    status: str
+    evidence: str
+
+    @classmethod
+    def confirmed(cls, evidence: str) -> ProbeResult:
+        return cls(CONFIRMED, evidence)
+
+    @classmethod
+    def ruled_out(cls, evidence: str) -> ProbeResult:
+        return cls(RULED_OUT, evidence)
+
+    @classmethod
+    def inconclusive(cls, evidence: str) -> ProbeResult:
+        return cls(INCONCLUSIVE, evidence)
+
+
+@dataclass
+class ProbeContext:
+    """What the walk knows before any probe runs. Probes only read it."""
+
+    database_url: str | None = None
+    url_source: str | None = None
+    url_error: str | None = None  # why DATABASE_URL could not be loaded or parsed
+    parsed: ParsedUrl | None = None
+    engine_ref: str | None = None  # --engine module:attr
+    cwd: Path = field(default_factory=Path.cwd)
+    timeout: int = 5  # seconds, for every network step
+    matched_text: str | None = None
+
+
+@dataclass(frozen=True)
+class Probe:
+    id: str
+    summary: str
+    run: Callable[[ProbeContext, dict[str, Any]], ProbeResult]
+    params: dict[str, type | tuple[type, ...]] = field(default_factory=dict)
+
+    def check_params(self, params: dict[str, Any]) -> list[str]:
+        problems = []
+        for key, value in params.items():
+            if key not in self.params:
+                allowed = ", ".join(self.params) or "none"
+                problems.append(f"unknown parameter {key!r} for probe {self.id!r} (allowed: {allowed})")
+            elif not isinstance(value, self.params[key]) or isinstance(value, bool) != (self.params[key] is bool):
+                problems.append(f"parameter {key!r} of probe {self.id!r} has the wrong type")
+        return problems
+
+
+def need_url(ctx: ProbeContext) -> ProbeResult | None:
+    """The inconclusive result for probes that need a parsed DATABASE_URL, or None when there is one."""
+    if ctx.parsed is None:
+        why = ctx.url_error or "DATABASE_URL is not set"
+        return ProbeResult.inconclusive(f"cannot check without a usable DATABASE_URL: {why}")
+    return None
+
+
+def bounded(func: Callable[[], Any], timeout: float) -> Any:
+    """Run a blocking call (getaddrinfo has no timeout of its own) with a deadline; TimeoutError past it."""
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=1)
+    try:
+        return pool.submit(func).result(timeout=timeout)
+    except concurrent.futures.TimeoutError:
+        raise TimeoutError(f"no answer within {timeout:g} s") from None
+    finally:
+        pool.shutdown(wait=False)
+
+
+def first_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return text[:300] or type(exc).__name__
+
+
+def classify_connect_error(exc: BaseException) -> str:
+    """auth | slots | database | ssl | network | other, from SQLSTATE or message (connect errors carry none)."""
+    code = getattr(exc, "pgcode", None) or getattr(exc, "sqlstate", None) or ""
+    msg = str(exc).lower()
+    if code == "3D000" or ("database \"" in msg and "does not exist" in msg):
+        return "database"
+    if code == "53300" or any(p in msg for p in (
+            "too many clients", "remaining connection slots are reserved", "too many connections for")):
+        return "slots"
+    if code in ("28P01", "28000") or any(p in msg for p in (
+            "password authentication failed", "no pg_hba.conf entry", "pg_hba.conf rejects",
+            "authentication failed", "role \"")):
+        return "auth"
+    if "ssl" in msg:
+        return "ssl"
+    if any(p in msg for p in ("connection refused", "could not translate host", "timeout expired",
+                              "could not connect", "no route to host")):
+        return "network"
+    return "other"
+
+
+def attempt_connect(ctx: ProbeContext) -> tuple[Any, BaseException | None, str | None]:
+    """(connection, error, why-not-tried). One bounded connection via neondoctor.connect; caller closes it."""
+    if ctx.parsed is None:
+        return None, None, ctx.url_error or "DATABASE_URL is not set"
+    if importlib.util.find_spec("psycopg2") is None:
+        return None, None, "psycopg2 is not importable, so neondoctor cannot open a connection"
+    from neondoctor.connect import open_connection
+
+    try:
+        return open_connection(ctx.parsed, connect_timeout=ctx.timeout), None, None
+    except Exception as exc:  # the driver's own error is the evidence
+        return None, exc, None
+
+
+def close_quietly(conn: Any) -> None:
+    try:
+        conn.close()
+    except Exception:
+        pass

@@ -1,0 +1,16 @@
+"""Is DATABASE_URL set and loaded where neondoctor runs (environment or .env)?"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from neondoctor.probes.base import Probe, ProbeContext, ProbeResult
+
+
+def run(ctx: ProbeContext, params: dict[str, Any]) -> ProbeResult:
+    if not ctx.database_url:
+        return ProbeResult.confirmed(ctx.url_error or "DATABASE_URL is not set in the environment nor in a .env file")
+    return ProbeResult.ruled_out(f"DATABASE_URL is loaded from {ctx.url_source or 'the environment'}")
+
+
+PROBE = Probe(id="env", summary="DATABASE_URL is present and loaded", run=run)

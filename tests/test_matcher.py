@@ -1,0 +1,85 @@
+"""Matching: golden cases as data (tests/golden/*.yaml), normalisation, determinism, the pre-filter."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from neondoctor.matcher import Matcher, normalise
+from neondoctor.runbook import load_runbooks
+
+GOLDEN = sorted((Path(__file__).parent / "golden").glob("*.yaml"))
+
+
+@pytest.fixture(scope="module")
+def matcher() -> Matcher:
+    return Matcher(load_runbooks())
+
+
+def test_golden_cases_exist() -> None:
+    data = [yaml.safe_load(p.read_text()) for p in GOLDEN]
+    assert len(data) >= 60
+    assert sum(1 for d in data if d["expected"] is None) >= 6
+    assert {d["expected"] for d in data} >= {"auth-failure", "connect-failure", "missing-driver",
+                                             "stale-connection", "slot-exhaustion", "pool-timeout", None}
+
+
+@pytest.mark.parametrize("path", GOLDEN, ids=lambda p: p.stem)
+def test_golden(path: Path, matcher: Matcher) -> None:
+    case = yaml.safe_load(path.read_text())
+    assert set(case) == {"input", "expected"}, "a golden case has exactly `input` and `expected`"
+    found = matcher.match(case["input"])
+    got = found.runbook.id if found else None
+    assert got == case["expected"], f"matched {found.condition.name if found else None}: {found.text if found else ''}"
+    if found:
+        # the reported text really occurs in the normalised paste (whitespace-insensitive)
+        assert " ".join(found.text.split()).lower() in " ".join(normalise(case["input"]).split()).lower()
+        # the pre-filter never rejects a line-by-line match of the same text
+        assert matcher.might_match(normalise(case["input"]))
+
+
+def test_match_names_condition_and_exact_text(matcher: Matcher) -> None:
+    found = matcher.match('connection to server at "h" (1.2.3.4), port 5432 failed: FATAL:  sorry, too many clients already')
+    assert found is not None
+    assert (found.runbook.id, found.condition.name, found.text) == ("slot-exhaustion", "too-many-clients",
+                                                                    "too many clients already")
+
+
+def test_first_runbook_in_order_wins(matcher: Matcher) -> None:
+    # Both an auth phrase and a TLS phrase: auth-failure (order 10) precedes connect-failure (60).
+    text = ('FATAL: password authentication failed for user "u" connection to server at "ep-x.neon.tech" '
+            '(1.1.1.1), port 5432 failed: ERROR: connection is insecure (try using `sslmode=require`)')
+    assert matcher.match(text).runbook.id == "auth-failure"
+    assert [matcher.match(text).condition.name for _ in range(3)] == ["password-authentication-failed"] * 3
+
+
+@pytest.mark.parametrize("raw, expected", [
+    ("web_1  | FATAL: x\nweb_1  | more", "FATAL: x\nmore"),
+    ("a<br/>b<BR>c", "a\nb\nc"),
+    ("a\r\nb", "a\nb"),
+    ("\x1b[31mred\x1b[0m", "red"),
+    ('{"msg": "boom\\nline2", "level": "error"}', "boom\nline2"),
+    ("Jan  2 03:04:05 host app[12]: hello", "hello"),
+])
+def test_normalise(raw: str, expected: str) -> None:
+    assert normalise(raw) == expected
+
+
+def test_scan_big_log_line_by_line(matcher: Matcher) -> None:
+    noise = "INFO request handled in 12 ms path=/api/items status=200\n"
+    log = noise * 50_000 + "ERROR psycopg2.OperationalError: SSL SYSCALL error: EOF detected\n" + noise * 10
+    start = time.perf_counter()
+    hits = list(matcher.scan(log.splitlines()))
+    elapsed = time.perf_counter() - start
+    assert [(n, m.runbook.id) for n, m in hits] == [(50_001, "stale-connection")]
+    assert elapsed < 5, f"scanning 50k lines took {elapsed:.1f}s"
+
+
+def test_pathological_input_is_fast(matcher: Matcher) -> None:
+    text = ("a" * 5000 + " ") * 40 + '"' * 10_000
+    start = time.perf_counter()
+    assert matcher.match(text) is None
+    assert time.perf_counter() - start < 2

@@ -1,0 +1,127 @@
+"""Loading and validating runbooks: shipped ones, user directories, and every kind of mistake at once."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from neondoctor.errors import ConfigError
+from neondoctor.probes import PROBES
+from neondoctor.runbook import load_runbooks, shipped_runbooks_dir, validate_dir
+
+SHIPPED_IDS = ["auth-failure", "slot-exhaustion", "missing-driver", "pool-timeout", "stale-connection",
+               "connect-failure"]
+
+GOOD = """
+id: my-book
+title: Mine
+order: 5
+match:
+  - name: boom
+    contains: kaboom happened
+steps:
+  - id: check-env
+    cause: no url
+    probe: env
+    fix: set it
+"""
+
+
+def test_shipped_runbooks_load_in_order() -> None:
+    books = load_runbooks()
+    assert [b.id for b in books] == SHIPPED_IDS
+    assert shipped_runbooks_dir().is_dir()
+    for book in books:
+        assert book.steps and book.conditions
+        for step in book.steps:
+            assert step.probe in PROBES
+            assert step.is_manual or step.fix
+
+
+def test_every_probe_is_used_by_a_shipped_runbook() -> None:
+    used = {s.probe for b in load_runbooks() for s in b.steps}
+    assert used == set(PROBES)
+
+
+def test_user_dir_is_merged_by_order(tmp_path: Path) -> None:
+    (tmp_path / "mine.yaml").write_text(GOOD)
+    books = load_runbooks([tmp_path])
+    assert books[0].id == "my-book"
+    assert [b.id for b in books[1:]] == SHIPPED_IDS
+
+
+def test_all_problems_reported_at_once_with_file_and_key(tmp_path: Path) -> None:
+    (tmp_path / "a.yaml").write_text("""
+id: bad-one
+title: Bad
+colour: red
+match:
+  - name: r
+    regex: '(unclosed'
+  - name: n
+    regex: '(a+)+b'
+  - name: o
+    startswith: x
+steps:
+  - id: s1
+    cause: c
+    probe: no_such_probe
+    fix: f
+  - id: s1
+    cause: c
+    probe: env
+    fix: f
+    extra: 1
+""")
+    (tmp_path / "b.yaml").write_text(GOOD.replace("order: 5\n", ""))
+    (tmp_path / "c.yaml").write_text(GOOD.replace("id: my-book", "id: auth-failure"))
+    with pytest.raises(ConfigError) as info:
+        load_runbooks([tmp_path])
+    msg = str(info.value)
+    assert info.value.exit_code == 2
+    for expected in ["a.yaml: colour: unknown key", "a.yaml: match[0].regex: regex does not compile",
+                     "a.yaml: match[1].regex: nested quantifier", "a.yaml: match[2].startswith: unknown operator",
+                     "a.yaml: steps[0].probe: unknown probe 'no_such_probe'", "a.yaml: steps[1].extra: unknown key",
+                     "a.yaml: steps[1].id: duplicate step id", "b.yaml: order: missing",
+                     "c.yaml: id: duplicate runbook id 'auth-failure'"]:
+        assert expected in msg, expected
+
+
+def test_validate_dir_and_cache_sees_changes(tmp_path: Path) -> None:
+    path = tmp_path / "mine.yaml"
+    path.write_text(GOOD)
+    assert validate_dir(tmp_path)[0].title == "Mine"
+    path.write_text(GOOD.replace("title: Mine", "title: Changed"))
+    assert validate_dir(tmp_path)[0].title == "Changed"
+    path.write_text(GOOD.replace("probe: env", "probe: envv"))
+    with pytest.raises(ConfigError, match="unknown probe 'envv'"):
+        validate_dir(tmp_path)
+
+
+def test_probe_params_are_validated(tmp_path: Path) -> None:
+    (tmp_path / "p.yaml").write_text(GOOD.replace("probe: env", "probe: slots\n    params: {threshold: 3}"))
+    with pytest.raises(ConfigError, match=r"steps\[0\].params: unknown parameter 'threshold'"):
+        validate_dir(tmp_path)
+
+
+def test_installed_wheel_finds_shipped_runbooks(tmp_path: Path) -> None:
+    """Build the wheel, install it into a fresh target dir, load runbooks from there."""
+    repo = Path(__file__).resolve().parent.parent
+    out = subprocess.run(["uv", "build", "--wheel", "--out-dir", str(tmp_path / "dist"), str(repo)],
+                         capture_output=True, text=True, timeout=300)
+    if out.returncode != 0:
+        pytest.skip(f"cannot build a wheel here: {out.stderr[-300:]}")
+    wheel = next((tmp_path / "dist").glob("*.whl"))
+    target = tmp_path / "site"
+    subprocess.run([sys.executable, "-m", "zipfile", "-e", str(wheel), str(target)], check=True, timeout=60)
+    code = ("import neondoctor.runbook as r; d = r.shipped_runbooks_dir(); "
+            "print(d); print(len(r.load_runbooks()))")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path,
+                         env={"PYTHONPATH": str(target), "PATH": "/usr/bin:/bin"}, timeout=60)
+    assert res.returncode == 0, res.stderr
+    where, count = res.stdout.split()
+    assert where.startswith(str(target)) and where.endswith("_runbooks")
+    assert count == "6"
