@@ -331,8 +331,8 @@ def classify_connect_error(exc: BaseException) -> NeondoctorError:
 
 def slots_full_finding(err: SlotsFull, parsed: ParsedUrl) -> Finding:
     text = err.message.lower()
-    if "for role" in text or "for database" in text:
-        kind = "role" if "for role" in text else "database"
+    if "too many connections for" in text:  # a per-role or per-database CONNECTION LIMIT
+        kind = "role" if "too many connections for role" in text else "database"
         advice = [
             f"the {kind}'s CONNECTION LIMIT is reached, not the server's: find its idle sessions "
             "(`neondoctor pool-stats` as another role) or raise it: "
@@ -495,6 +495,10 @@ class Sizing:
         return self.processes * (self.pool_size + self.max_overflow)
 
 
+def _n(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
 def _pct_severity(pct: float, t: Thresholds) -> str:
     return "critical" if pct >= t.critical_pct else "warn" if pct >= t.warn_pct else "ok"
 
@@ -517,7 +521,7 @@ def evaluate(snap: Snapshot, thresholds: Thresholds | None = None, *, sizing: Si
     if v.hidden:
         findings.append(Finding(
             "hidden-sessions", "info",
-            f"{v.hidden} sessions of other roles are hidden from {v.current_user!r} (no pg_read_all_stats/"
+            f"{_n(v.hidden, 'session')} of other roles hidden from {v.current_user!r} (no pg_read_all_stats/"
             "pg_monitor): counted as in use, but their state, client address and age are unknown "
             "(may include background workers such as autovacuum). GRANT pg_monitor TO the role to see them"))
 
@@ -531,14 +535,14 @@ def evaluate(snap: Snapshot, thresholds: Thresholds | None = None, *, sizing: Si
                 else f"; the server ends them after {timeout / 1000:.0f}s")
         findings.append(Finding(
             "idle-in-transaction", sev,
-            f"{len(iit)} sessions idle in transaction, longest {oldest:.1f}s ({who}){hint}: "
+            f"{_n(len(iit), 'session')} idle in transaction, longest {oldest:.1f}s ({who}){hint}: "
             "they hold their slot and locks; look for a transaction not committed or rolled back"))
 
     blocked = [x for x in snap.sessions if x.wait_event_type == "Lock"]
     if blocked:
         pairs = ", ".join(f"pid {x.pid} <- {x.blocked_by or '?'}" for x in blocked[:5])
         findings.append(Finding("blocked-sessions", "warn",
-                                f"{len(blocked)} sessions waiting on a lock (blocked by): {pairs}"))
+                                f"{_n(len(blocked), 'session')} waiting on a lock (blocked by): {pairs}"))
 
     if snap.recycle_s is not None:
         over = sum(g.idle_over_recycle for g in snap.by_application)
@@ -547,7 +551,7 @@ def evaluate(snap: Snapshot, thresholds: Thresholds | None = None, *, sizing: Si
                              for g in snap.by_application if g.idle_over_recycle)
             findings.append(Finding(
                 "idle-over-recycle", "warn",
-                f"{over} sessions idle longer than --recycle {snap.recycle_s:g}s ({apps}): pool_recycle acts "
+                f"{_n(over, 'session')} idle longer than --recycle {snap.recycle_s:g}s ({apps}): pool_recycle acts "
                 "only at checkout, so these are surplus pooled connections or sessions never returned"))
 
     for kind, limits in (("role", snap.role_limits), ("database", snap.database_limits)):

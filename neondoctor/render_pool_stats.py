@@ -124,7 +124,11 @@ def render_text(report: Report) -> str:
         lines += chart(report.series)
     lines.append("findings")
     for f in report.findings:
-        lines.append(f"  {MARKS[f.severity]} {f.id}: {f.message}")
+        # "Next: a; b; c" becomes one step per line: easier to follow during an incident.
+        head, sep, steps = f.message.partition(". Next: ")
+        lines.append(f"  {MARKS[f.severity]} {f.id}: {head}{'.' if sep else ''}")
+        if sep:
+            lines += [f"       next: {step}" for step in steps.split("; ")]
     return "\n".join(lines)
 
 

@@ -486,3 +486,54 @@ def test_command_module_imports_no_database_stack() -> None:
             "print([m for m in ('sqlalchemy', 'psycopg2') if m in sys.modules])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_watch_uses_exactly_one_read_only_connection(lab_primary: LabCluster) -> None:
+    lab = lab_primary
+    proc = _watch(lab.app_url(), samples=6, interval=0.3)
+    seen: list[int] = []
+    read_only: list[Any] = []
+    conn = lab.connect()
+    try:
+        with conn.cursor() as cur:
+            while proc.poll() is None:
+                cur.execute("SELECT count(*), bool_and(backend_xid IS NULL) FROM pg_stat_activity "
+                            "WHERE application_name = 'neondoctor'")
+                count, no_xid = cur.fetchone()
+                seen.append(count)
+                read_only.append(no_xid)
+                time.sleep(0.05)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        conn.close()
+    assert proc.returncode == 0, (out, err)
+    assert max(seen) == 1, seen
+    assert all(x in (True, None) for x in read_only), "neondoctor must never take a transaction id"
+
+
+def test_role_connection_limit(lab_primary: LabCluster) -> None:
+    lab = lab_primary
+    role = f"limited_{secrets.token_hex(3)}"
+    password = f"Limited-{secrets.token_hex(8)}-pw"
+    lab.create_role(role, password, options="CONNECTION LIMIT 2")
+    with held(lab, 2, "limited-app", user=role, password=password):
+        refused = pool_stats_cli(lab.url(user=role, password=password))
+        assert refused.returncode == 4, (refused.stdout, refused.stderr)
+        assert f'too many connections for role "{role}"' in refused.stdout
+        assert "next: the role's CONNECTION LIMIT is reached" in refused.stdout
+        doc = as_json(pool_stats_cli(lab.app_url(), "--json"))
+        assert {"name": role, "limit": 2, "connections": 2} in doc["role_limits"]
+        f = finding(doc, "role-limit")
+        assert f and f["severity"] == "critical" and role in f["message"]
+        assert password not in refused.stdout + refused.stderr
+
+
+def test_neon_context_is_information_only() -> None:
+    parsed = parse_url("postgresql+psycopg2://u:<password>@ep-cool-name-123456.us-east-2.aws.neon.tech/neondb")
+    snap = ps.Snapshot.from_document(_doc(max_connections=419, superuser_reserved_connections=7,
+                                          reserved_connections=0), parsed=parsed)
+    f = next(x for x in ps.evaluate(snap) if x.id == "neon-context")
+    assert f.severity == "info" and "1 CU" in f.message and "live value 7" in f.message
+    assert snap.server.available == 412  # the live settings, not the documented table
+    over = ps.sizing_finding(snap, ps.Sizing(50, 5, 5))
+    assert over.severity == "critical" and "-pooler" in over.message
