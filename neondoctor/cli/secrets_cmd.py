@@ -1,0 +1,44 @@
+"""`neondoctor secrets`: audit the git repository (neondoctor.secrets_audit), render, exit."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import click
+
+from neondoctor.cli import common_options
+from neondoctor.errors import EXIT_FINDINGS, EXIT_OK
+
+
+@click.command()
+@click.option("--repo", "repo", type=click.Path(file_okay=False), default=None,
+              help="Repository to audit (default: the one containing the working directory).")
+@click.option("--json", "as_json", is_flag=True, help="Print the findings as JSON.")
+@common_options
+def secrets(repo: str | None, as_json: bool) -> None:
+    """Audit a git repository for committed database credentials.
+
+    Checks that .env is ignored and not tracked, that no tracked file holds a connection string
+    with a real-looking password, and that .env.example holds placeholders only. Passwords are
+    never printed. Exit 0 when clean, 1 on any finding, 2 when not inside a git repository.
+    Works as a pre-commit hook (`neondoctor secrets`, pass_filenames: false).
+
+    Example: neondoctor secrets --repo path/to/app
+    """
+    from neondoctor.secrets_audit import audit_repository
+
+    report = audit_repository(repo)
+    click.echo(json.dumps(report.to_json(), indent=2) if as_json else render_text(report))
+    raise SystemExit(EXIT_FINDINGS if report.findings else EXIT_OK)
+
+
+def render_text(report: Any) -> str:
+    if not report.findings:
+        return f"secrets: {report.root}: clean ({report.files_scanned} tracked files checked)"
+    lines = [f"secrets: {report.root}: {len(report.findings)} finding(s) in {report.files_scanned} tracked files"]
+    for f in report.findings:
+        lines.append(f"{f.location}: [{f.severity}] {f.id}: {f.message}")
+        if f.excerpt:
+            lines.append(f"    {f.excerpt}")
+    return "\n".join(lines)
