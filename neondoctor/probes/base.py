@@ -116,7 +116,7 @@ def attempt_connect(ctx: ProbeContext) -> tuple[Any, BaseException | None, str |
     """(connection, error, why-not-tried). One bounded connection via neondoctor.connect; caller closes it."""
     if ctx.parsed is None:
         return None, None, ctx.url_error or "DATABASE_URL is not set"
-    if importlib.util.find_spec("psycopg2") is None:
+    if not importable("psycopg2"):
         return None, None, "psycopg2 is not importable, so neondoctor cannot open a connection"
     from neondoctor.connect import open_connection
 
@@ -131,3 +131,11 @@ def close_quietly(conn: Any) -> None:
         conn.close()
     except Exception:
         pass
+
+
+def importable(module: str) -> bool:
+    """find_spec without importing; an import hook that refuses the module counts as not importable."""
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False

@@ -9,7 +9,7 @@ import importlib.util
 from importlib import metadata
 from typing import Any
 
-from neondoctor.probes.base import Probe, ProbeContext, ProbeResult, need_url
+from neondoctor.probes.base import Probe, ProbeContext, ProbeResult, importable, need_url
 
 # SQLAlchemy driver name -> (module to import, pip package to install)
 DRIVER_MODULES: dict[str, tuple[str, str]] = {
@@ -51,7 +51,7 @@ def run(ctx: ProbeContext, params: dict[str, Any]) -> ProbeResult:
         return ProbeResult.confirmed(f"driver {driver} ({how}) is not importable here: no module {module!r} "
                                      f"(pip install {package})")
     extra = ""
-    if driver in ("asyncpg", "psycopg_async") and importlib.util.find_spec("greenlet") is None:
+    if driver in ("asyncpg", "psycopg_async") and not importable("greenlet"):
         return ProbeResult.confirmed(f"driver {driver} is importable but SQLAlchemy's asyncio needs greenlet, "
                                      "which is missing (pip install 'sqlalchemy[asyncio]')")
     return ProbeResult.ruled_out(f"driver {driver} ({how}) is importable from {spec.origin}{extra}")

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
 from typing import Any
 
-from neondoctor.probes.base import Probe, ProbeContext, ProbeResult, need_url
+from neondoctor.probes.base import Probe, ProbeContext, ProbeResult, importable, need_url
 
 
 def libpq_version() -> int | None:
-    if importlib.util.find_spec("psycopg2") is None:
+    if not importable("psycopg2"):
         return None
     import psycopg2.extensions
 

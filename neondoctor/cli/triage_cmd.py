@@ -1,0 +1,73 @@
+"""`neondoctor triage`: paste an error, get its runbook and its causes verified one at a time."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from neondoctor.cli import common_options, state
+
+
+def _read_paste(text: str | None, file: str | None) -> str:
+    from neondoctor.errors import ConfigError
+
+    if file is not None:
+        if text not in (None, "-"):
+            raise ConfigError("give the error as TEXT or with --file, not both")
+        try:
+            return Path(file).read_text(encoding="utf-8", errors="replace")
+        except OSError as exc:
+            raise ConfigError(f"cannot read --file {file}: {exc.strerror or exc}") from None
+    if text is not None and text != "-":
+        return text
+    stdin = click.get_text_stream("stdin")
+    if stdin.isatty():
+        raise ConfigError("no error given: pass it as TEXT, with --file PATH, or pipe it on stdin")
+    return stdin.read()
+
+
+@click.command("triage")
+@click.argument("text", required=False)
+@click.option("--file", "file", type=click.Path(dir_okay=False), help="Read the pasted error from this file.")
+@click.option("--json", "as_json", is_flag=True, help="Print the stable JSON result instead of text.")
+@click.option("--no-probes", is_flag=True, help="Only match and show the plan; touch no network.")
+@click.option("--ruled-out", "ruled_out", multiple=True, metavar="STEP",
+              help="A step you ruled out by hand; the walk continues after it. Repeatable.")
+@click.option("--engine", "engine_ref", metavar="MOD:ATTR", help="The app's SQLAlchemy engine, e.g. myapp.db:engine.")
+@click.option("--runbooks-dir", "runbooks_dirs", multiple=True, type=click.Path(file_okay=False),
+              help="Extra runbooks, merged with the shipped ones by order. Repeatable.")
+@click.option("--timeout", type=click.IntRange(2, 60), default=5, show_default=True,
+              help="Seconds allowed for each network step.")
+@common_options
+def triage(text: str | None, file: str | None, as_json: bool, no_probes: bool, ruled_out: tuple[str, ...],
+           engine_ref: str | None, runbooks_dirs: tuple[str, ...], timeout: int) -> None:
+    """Match a pasted error (TEXT, --file, or stdin) to a runbook and verify its causes in order.
+
+    Exit codes: 0 a cause was confirmed (or --no-probes and a runbook matched), 1 matched but no cause
+    confirmed, 3 no runbook matches, 2 usage or configuration error.
+
+    Example: neondoctor triage "FATAL: password authentication failed for user \\"app\\""
+    """
+    from neondoctor.errors import ConfigError
+    from neondoctor.render_triage import to_json, to_text
+    from neondoctor.runbook import load_runbooks
+    from neondoctor.triage import TriageOptions
+    from neondoctor.triage import triage as run_triage
+
+    paste = _read_paste(text, file)
+    if not paste.strip():
+        raise ConfigError("the pasted error is empty")
+    books = load_runbooks(list(runbooks_dirs))
+    options = TriageOptions(probes=not no_probes, ruled_out=ruled_out, engine_ref=engine_ref,
+                            env_file=state().env_file, timeout=timeout)
+    result = run_triage(paste, books, options)
+    if as_json:
+        click.echo(json.dumps(to_json(result), indent=2, ensure_ascii=False))
+    else:
+        colour = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+        click.echo(to_text(result, colour=colour), color=colour)
+    sys.exit(result.exit_code)
