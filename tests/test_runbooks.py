@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -125,3 +127,24 @@ def test_installed_wheel_finds_shipped_runbooks(tmp_path: Path) -> None:
     where, count = res.stdout.split()
     assert where.startswith(str(target)) and where.endswith("_runbooks")
     assert count == "6"
+
+
+def test_cli_list_show_validate(cli: Any, tmp_path: Path) -> None:
+    listed = cli("runbooks", "list", "--json")
+    assert listed.returncode == 0
+    assert [b["id"] for b in json.loads(listed.stdout)] == SHIPPED_IDS
+    shown = cli("runbooks", "show", "auth-failure")
+    assert shown.returncode == 0 and "wrong-credentials [probe auth]" in shown.stdout
+    assert cli("runbooks", "show", "nope").returncode == 2
+    assert cli("runbooks", "validate").returncode == 0
+    (tmp_path / "mine.yaml").write_text(GOOD)
+    ok = cli("runbooks", "validate", str(tmp_path))
+    assert ok.returncode == 0 and "my-book" in ok.stdout
+    merged = cli("runbooks", "list", "--runbooks-dir", str(tmp_path))
+    assert merged.stdout.splitlines()[1].split()[:2] == ["5", "my-book"]
+    (tmp_path / "bad.yaml").write_text(GOOD.replace("id: my-book", "id: other").replace("contains:", "regex:")
+                                       .replace("kaboom happened", "(x*)*y").replace("probe: env", "probe: nope"))
+    bad = cli("runbooks", "validate", str(tmp_path))
+    assert bad.returncode == 2
+    assert "bad.yaml: match[0].regex: nested quantifier" in bad.stderr
+    assert "bad.yaml: steps[0].probe: unknown probe 'nope'" in bad.stderr
