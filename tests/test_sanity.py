@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
 import uuid
+import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -13,7 +19,8 @@ from typing import Any
 import pytest
 
 from neondoctor.lab import LabCluster
-from neondoctor.sanity import STEP_NAMES, SanityReport, run_sanity
+from neondoctor.sanity import STEP_NAMES, SanityReport, is_stale_token, new_token, run_sanity
+from tests.conftest import run_cli
 
 HAS_MATCHER = importlib.util.find_spec("neondoctor.matcher") is not None
 
@@ -127,5 +134,163 @@ def test_restart_fails_on_sqlite_when_the_row_is_gone(tmp_path: Path) -> None:
     report = run_sanity(f"sqlite:///{path}", after_step=remove_marker)
     assert report.step("restart").status == "failed"
     assert "did not find marker" in report.step("restart").detail
+
+
+# -- safety: user rows untouched, leftovers removed ------------------------------------------------
+
+USER_MODELS = textwrap.dedent("""
+    from sqlalchemy import Integer, MetaData, String, Table, Column
+
+    metadata = MetaData()
+    accounts = Table("accounts", metadata, Column("id", Integer, primary_key=True), Column("owner", String(50)))
+    notes = Table("notes", metadata, Column("id", Integer, primary_key=True), Column("body", String(200)))
+""")
+
+
+def test_user_rows_untouched_after_passing_and_failing_runs(
+        lab_primary: LabCluster, new_db: NewDb, tmp_path: Path) -> None:
+    db = new_db()
+    url = lab_primary.app_url(database=db)
+    app = lab_primary.connect(user="app", database=db)
+    with app.cursor() as cur:
+        cur.execute("CREATE TABLE accounts (id integer PRIMARY KEY, owner varchar(50))")
+        cur.execute("INSERT INTO accounts VALUES (1, 'alice'), (2, 'neondoctor-sanity:not-a-marker')")
+    app.close()
+    # The budget tracker's own tables with rows of the user's (what a real deployment has).
+    assert run_sanity(url).passed
+    lab_primary.execute("INSERT INTO categories (name) VALUES ('food'), ('neondoctor-sanity:user-named')",
+                        database=db)
+    lab_primary.execute("INSERT INTO expenses (amount, spent_on, description, category_id) "
+                        "SELECT 12.5, DATE '2026-01-02', 'lunch', id FROM categories WHERE name = 'food'",
+                        database=db)
+    before = {t: _snapshot(lab_primary, db, t) for t in ("accounts", "categories", "expenses")}
+
+    (tmp_path / "usermodels.py").write_text(USER_MODELS)
+    assert run_sanity(url).passed
+    user_run = run_sanity(url, metadata_spec="usermodels:metadata")
+    assert user_run.passed, user_run.to_json()
+    assert user_run.step("round_trip").detail.startswith("wrote and read back neondoctor_sanity_marker row")
+
+    def fail_restart(step: str, report: SanityReport) -> None:
+        if step == "round_trip":
+            lab_primary.execute("DELETE FROM neondoctor_sanity_marker WHERE token = %s", (report.token,),
+                                database=db)
+
+    failed = run_sanity(url, metadata_spec="usermodels:metadata", after_step=fail_restart)
+    assert not failed.passed
+    after = {t: _snapshot(lab_primary, db, t) for t in ("accounts", "categories", "expenses")}
+    assert after == before
+    assert _snapshot(lab_primary, db, "notes") == []  # created by create_all, never written
+    assert lab_primary.execute("SELECT count(*) FROM neondoctor_sanity_marker", database=db) == [(0,)]
+
+
+def test_leftovers_of_an_interrupted_run_are_removed(lab_primary: LabCluster, new_db: NewDb) -> None:
+    db = new_db()
+    url = lab_primary.app_url(database=db)
+    assert run_sanity(url).passed
+    stale = new_token(now=time.time() - 2 * 3600)
+    recent = new_token()  # another CI job's marker, still in flight: must be left alone
+    assert is_stale_token(stale) and not is_stale_token(recent)
+    for token in (stale, recent, "neondoctor-sanity:0000000001:hand-made"):
+        lab_primary.execute("INSERT INTO categories (name) VALUES (%s)", (token,), database=db)
+    lab_primary.execute("INSERT INTO expenses (amount, spent_on, description, category_id) "
+                        "SELECT 0.01, CURRENT_DATE, name, id FROM categories WHERE name = %s", (stale,), database=db)
+
+    report = run_sanity(url)
+    assert report.passed
+    assert "removed 2 leftover marker rows" in report.step("round_trip").detail
+    names = {r[0] for r in lab_primary.execute("SELECT name FROM categories", database=db)}
+    assert names == {recent, "neondoctor-sanity:0000000001:hand-made"}
+
+
+# -- failures --------------------------------------------------------------------------------------
+
+def test_server_stopped_before_the_run_fails_fast(make_cluster: Callable[..., LabCluster]) -> None:
+    cluster = make_cluster()
+    url = cluster.app_url()
+    cluster.stop()
+    start = time.monotonic()
+    report = run_sanity(url)
+    elapsed = time.monotonic() - start
+    assert elapsed < 5
+    assert _statuses(report) == {"health": "failed", "schema": "skipped", "tables": "skipped",
+                                 "round_trip": "skipped", "restart": "skipped"}
+    assert "Connection refused" in report.step("health").error  # type: ignore[operator]
+    assert report.cleanup == ""  # nothing was written, nothing to clean
+    if HAS_MATCHER:
+        assert report.triage is not None, "the matcher exists: a refused connection must match a runbook"
+        assert report.triage["runbook"] and report.triage["first_steps"]
+
+
+def test_black_holed_host_fails_step_one_within_seconds(blackhole_port: int) -> None:
+    url = f"postgresql+psycopg2://app:<password>@127.0.0.1:{blackhole_port}/app"
+    start = time.monotonic()
+    report = run_sanity(url, timeout=2)
+    assert time.monotonic() - start < 8
+    assert report.step("health").status == "failed"
+    assert "timeout" in (report.step("health").error or "").lower()
+
+
+def test_server_stopped_between_round_trip_and_restart(make_cluster: Callable[..., LabCluster]) -> None:
+    cluster = make_cluster()
+    url = cluster.app_url()
+
+    def stop_server(step: str, _report: SanityReport) -> None:
+        if step == "round_trip":
+            cluster.stop()
+
+    report = run_sanity(url, after_step=stop_server)
+    assert _statuses(report) == {"health": "passed", "schema": "passed", "tables": "passed",
+                                 "round_trip": "passed", "restart": "failed"}
+    assert "Connection refused" in report.step("restart").detail
+    assert report.cleanup.startswith("could not remove marker rows")
+    # Back up: the marker of the interrupted run is still there (the next run removes it after an hour).
+    cluster.start()
+    assert int(cluster.execute("SELECT count(*) FROM categories", database="neondoctor_lab")[0][0]) == 1
+    assert run_sanity(url).passed
+
+
+def _no_create_role(cluster: LabCluster, password: str) -> str:
+    """A database whose public schema PUBLIC may not CREATE in, and a role that may only connect."""
+    db = f"nocreate_{uuid.uuid4().hex[:8]}"
+    role = f"nocreate_{uuid.uuid4().hex[:8]}"
+    cluster.execute(f'CREATE DATABASE "{db}"')
+    cluster.execute("REVOKE CREATE ON SCHEMA public FROM PUBLIC", database=db)
+    cluster.create_role(role, password=password)
+    cluster.execute(f'GRANT CONNECT ON DATABASE "{db}" TO "{role}"')
+    return cluster.url(user=role, password=password, database=db)
+
+
+PASSWORD = "Sanity-Pw-7Qx!zq93"  # distinctive, so its absence from output proves something
+
+
+def test_role_without_create_privilege_fails_step_two(lab_primary: LabCluster, tmp_path: Path) -> None:
+    url = _no_create_role(lab_primary, PASSWORD + "nc")
+    junit = tmp_path / "nocreate.xml"
+    proc = run_cli("sanity", "--json", "--junit", str(junit), env={"DATABASE_URL": url})
+    assert proc.returncode == 1, proc.stderr
+    doc = json.loads(proc.stdout)
+    statuses = {s["name"]: s["status"] for s in doc["steps"]}
+    assert statuses == {"health": "passed", "schema": "failed", "tables": "skipped",
+                        "round_trip": "skipped", "restart": "skipped"}
+    schema = next(s for s in doc["steps"] if s["name"] == "schema")
+    assert "permission denied for schema public" in schema["detail"]
+    assert doc["passed"] is False
+    for text in (proc.stdout, proc.stderr, junit.read_text()):
+        assert PASSWORD not in text
+    failure = ET.parse(junit).getroot().find(".//testcase[@name='schema']/failure")
+    assert failure is not None and "permission denied" in failure.get("message", "")
+
+
+def test_two_runs_at_once_both_pass(lab_primary: LabCluster, new_db: NewDb) -> None:
+    # A fresh database: both runs race to create the tables and to write their markers.
+    env = {**os.environ, "DATABASE_URL": lab_primary.app_url(database=new_db()), "NO_COLOR": "1"}
+    procs = [subprocess.Popen([sys.executable, "-m", "neondoctor", "sanity", "--json"], env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    results = [p.communicate(timeout=120) for p in procs]
+    docs = [json.loads(out) for out, _ in results]
+    assert [p.returncode for p in procs] == [0, 0], [err for _, err in results]
+    assert all(d["passed"] for d in docs)
+    assert docs[0]["run_token"] != docs[1]["run_token"]
 
 
