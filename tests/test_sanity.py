@@ -18,9 +18,10 @@ from typing import Any
 
 import pytest
 
+from neondoctor.errors import ConfigError
 from neondoctor.lab import LabCluster
 from neondoctor.sanity import STEP_NAMES, SanityReport, is_stale_token, new_token, run_sanity
-from tests.conftest import run_cli
+from tests.conftest import REPO, run_cli
 
 HAS_MATCHER = importlib.util.find_spec("neondoctor.matcher") is not None
 
@@ -294,3 +295,112 @@ def test_two_runs_at_once_both_pass(lab_primary: LabCluster, new_db: NewDb) -> N
     assert docs[0]["run_token"] != docs[1]["run_token"]
 
 
+# -- CLI: configuration errors, JSON, JUnit, no password anywhere ----------------------------------
+
+@pytest.mark.parametrize(("args", "env", "message"), [
+    ((), {}, "DATABASE_URL"),
+    ((), {"DATABASE_URL": "postgres://u:<password>@h/db"}, "postgres://"),
+    ((), {"DATABASE_URL": "sqlite://"}, "in-memory SQLite"),
+    ((), {"DATABASE_URL": "mysql://u@h/db"}, "not PostgreSQL"),
+    (("--metadata", "nocolon"), {"DATABASE_URL": "sqlite:///x.db"}, "expected MODULE:ATTR"),
+    (("--metadata", "no_such_module_xyz:Base"), {"DATABASE_URL": "sqlite:///x.db"}, "cannot import"),
+    (("--metadata", "json:NoSuchAttr"), {"DATABASE_URL": "sqlite:///x.db"}, "has no attribute"),
+    (("--metadata", "json:dumps"), {"DATABASE_URL": "sqlite:///x.db"}, "not a declarative Base or a MetaData"),
+    (("--junit", "no/such/dir/out.xml"), {"DATABASE_URL": "sqlite:///x.db"}, "does not exist"),
+])
+def test_configuration_errors_exit_2(args: tuple[str, ...], env: dict[str, str], message: str,
+                                     tmp_path: Path) -> None:
+    proc = run_cli("sanity", *args, env=env, cwd=tmp_path)
+    assert proc.returncode == 2, (proc.stdout, proc.stderr)
+    assert message in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "x.db").exists()  # nothing was checked, nothing created
+
+
+def test_config_error_in_core_before_any_step() -> None:
+    with pytest.raises(ConfigError, match="postgres://"):
+        run_sanity("postgres://u:<password>@localhost/db")
+
+
+def test_cli_text_and_junit_on_sqlite(tmp_path: Path) -> None:
+    env = {"DATABASE_URL": f"sqlite:///{tmp_path / 'app.db'}"}
+    proc = run_cli("sanity", "--junit", "report.xml", env=env, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    for name in STEP_NAMES:
+        assert any(line.strip().startswith(f"✓ {name} ") and " ms " in line for line in lines), proc.stdout
+    assert "PASSED: 5/5 steps" in proc.stdout
+    root = ET.parse(tmp_path / "report.xml").getroot()
+    cases = root.findall(".//testcase")
+    assert [c.get("name") for c in cases] == list(STEP_NAMES)
+    assert root.find("testsuite").get("failures") == "0"  # type: ignore[union-attr]
+
+
+def test_cli_metadata_option_with_user_models_on_sqlite(tmp_path: Path) -> None:
+    (tmp_path / "usermodels.py").write_text(USER_MODELS)
+    db = tmp_path / "user.db"
+    proc = run_cli("sanity", "--json", "--metadata", "usermodels:metadata",
+                   env={"DATABASE_URL": f"sqlite:///{db}"}, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    assert doc["passed"] is True and doc["metadata"] == "usermodels:metadata"
+    assert "accounts, notes" in next(s for s in doc["steps"] if s["name"] == "tables")["detail"]
+    with sqlite3.connect(db) as conn:
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        assert tables == {"accounts", "notes", "neondoctor_sanity_marker"}  # no budget tables
+        assert conn.execute("SELECT count(*) FROM accounts").fetchone() == (0,)
+        assert conn.execute("SELECT count(*) FROM neondoctor_sanity_marker").fetchone() == (0,)
+
+
+def test_cli_failure_text_json_junit_with_triage(make_cluster: Callable[..., LabCluster], tmp_path: Path) -> None:
+    cluster = make_cluster()
+    cluster.create_role("leaky_down", password=PASSWORD + "down")
+    url = cluster.url(user="leaky_down", password=PASSWORD + "down", database="postgres")
+    cluster.stop()
+    text = run_cli("sanity", "--junit", "down.xml", env={"DATABASE_URL": url}, cwd=tmp_path)
+    as_json = run_cli("sanity", "--json", env={"DATABASE_URL": url}, cwd=tmp_path)
+    assert text.returncode == 1 and as_json.returncode == 1
+    assert "✗ health" in text.stdout and "- schema" in text.stdout and "FAILED at step health" in text.stdout
+    doc = json.loads(as_json.stdout)
+    assert doc["passed"] is False and doc["database"].startswith("postgresql+psycopg2://leaky_down:****@")
+    junit = (tmp_path / "down.xml").read_text()
+    root = ET.fromstring(junit)
+    assert root.find(".//testcase[@name='health']/failure") is not None
+    assert len(root.findall(".//testcase/skipped")) == 4
+    if HAS_MATCHER:
+        assert doc["triage"] and doc["triage"]["first_steps"]
+        assert "Triage: runbook" in text.stdout
+        assert "triage: runbook" in junit
+    for out in (text.stdout, text.stderr, as_json.stdout, as_json.stderr, junit):
+        assert PASSWORD not in out
+
+
+def test_password_appears_nowhere_on_a_passing_run(lab_primary: LabCluster, tmp_path: Path) -> None:
+    role = f"leaky_{uuid.uuid4().hex[:8]}"
+    password = PASSWORD + "ok"
+    lab_primary.create_role(role, password=password)
+    db = f"leakdb_{uuid.uuid4().hex[:8]}"
+    lab_primary.execute(f'CREATE DATABASE "{db}" OWNER "{role}"')  # the privileges the run needs
+    url = lab_primary.url(user=role, password=password, database=db)
+    env = {"DATABASE_URL": url}
+    outputs = []
+    for args in (("sanity",), ("sanity", "--json", "--junit", "ok.xml"), ("sanity", "-vv", "--log-format", "json")):
+        proc = run_cli(*args, env=env, cwd=tmp_path)
+        assert proc.returncode == 0, proc.stderr
+        outputs += [proc.stdout, proc.stderr]
+    outputs.append((tmp_path / "ok.xml").read_text())
+    for out in outputs:
+        assert password not in out
+        assert PASSWORD not in out
+    doc = json.loads(outputs[2])
+    assert doc["database"] == f"postgresql+psycopg2://{role}:****@127.0.0.1:{lab_primary.port}/{db}?connect_timeout=5"
+    lab_primary.execute(f'DROP DATABASE "{db}" WITH (FORCE)')
+
+
+def test_benchmark_reference_script_runs(tmp_path: Path) -> None:
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'plain.db'}"}
+    proc = subprocess.run([sys.executable, str(REPO / "benchmarks" / "sanity_plain.py")], env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.count("ok") == 5
