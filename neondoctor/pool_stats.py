@@ -104,6 +104,8 @@ SELECT json_build_object(
   'self_pid', me.pid, 'is_superuser', me.is_superuser, 'read_all_stats', me.read_all_stats,
   'current_user', current_user, 'database', current_database(),
   'in_use', (SELECT count(*) FROM act),
+  -- Autovacuum workers run as the bootstrap superuser (oid 10) with no application_name.
+  'hidden_maybe_background', (SELECT count(*) FROM act WHERE st = 'hidden' AND usesysid = 10 AND k_app = ''),
   'by_state', (SELECT coalesce(json_object_agg(st, n), '{}'::json)
                FROM (SELECT st, count(*) AS n FROM act GROUP BY st) s),
   'groups', (SELECT coalesce(json_agg(grp ORDER BY dim, connections DESC, key), '[]'::json) FROM grp),
@@ -161,6 +163,7 @@ class Visibility:
     is_superuser: bool
     read_all_stats: bool  # pg_read_all_stats (included in pg_monitor) or its privileges
     hidden: int  # sessions whose state, client address and backend type were not visible
+    hidden_maybe_background: int  # of those, how many look like autovacuum workers
     self_pid: int
     self_excluded: bool = True
 
@@ -261,6 +264,7 @@ class Snapshot:
         visibility = Visibility(
             current_user=doc["current_user"], is_superuser=bool(doc["is_superuser"]),
             read_all_stats=bool(doc["read_all_stats"]), hidden=by_state.get("hidden", 0),
+            hidden_maybe_background=int(doc.get("hidden_maybe_background") or 0),
             self_pid=int(doc["self_pid"]),
         )
         return cls(
@@ -377,13 +381,14 @@ def sampler(parsed: ParsedUrl, *, connect_timeout: int = connect.DEFAULT_CONNECT
         try:
             if not first:
                 # A fresh READ ONLY transaction per sample: pg_stat_activity is cached per transaction.
-                cur.connection.rollback()
                 cur.execute("SET TRANSACTION READ ONLY")
                 cur.execute("SELECT set_config('statement_timeout', %s, true), set_config('lock_timeout', %s, true)",
                             (str(statement_timeout_ms), str(connect.DEFAULT_LOCK_TIMEOUT_MS)))
             first = False
             cur.execute(SAMPLE_SQL, {"recycle": recycle_s})
             doc = cur.fetchone()[0]
+            # End the transaction now, so between --watch samples neondoctor is idle, not idle in transaction.
+            cur.connection.rollback()
         except psycopg2.Error as exc:
             raise Unreachable(f"the sample query failed: {str(exc).strip().splitlines()[0]}") from None
         if isinstance(doc, str):
@@ -404,13 +409,18 @@ def take_snapshot(parsed: ParsedUrl, **options: Any) -> Snapshot:
 
 def watch(parsed: ParsedUrl, *, samples: int, interval_s: float,
           on_sample: Callable[[Snapshot], None] | None = None, **options: Any) -> list[Snapshot]:
-    """`samples` snapshots `interval_s` apart over one connection."""
+    """`samples` snapshots `interval_s` apart over one connection. Ctrl-C ends the series early."""
     taken: list[Snapshot] = []
     with sampler(parsed, **options) as sample:
         for i in range(samples):
-            if i:
-                time.sleep(interval_s)
-            snap = sample()
+            try:
+                if i:
+                    time.sleep(interval_s)
+                snap = sample()
+            except KeyboardInterrupt:
+                if not taken:
+                    raise
+                break  # report what was collected: during an incident that is the point
             taken.append(snap)
             if on_sample:
                 on_sample(snap)
@@ -519,11 +529,13 @@ def evaluate(snap: Snapshot, thresholds: Thresholds | None = None, *, sizing: Si
 
     v = snap.visibility
     if v.hidden:
+        maybe = (f"; {v.hidden_maybe_background} of them run as the bootstrap superuser without an "
+                 "application_name and may be autovacuum workers" if v.hidden_maybe_background else "")
         findings.append(Finding(
             "hidden-sessions", "info",
             f"{_n(v.hidden, 'session')} of other roles hidden from {v.current_user!r} (no pg_read_all_stats/"
-            "pg_monitor): counted as in use, but their state, client address and age are unknown "
-            "(may include background workers such as autovacuum). GRANT pg_monitor TO the role to see them"))
+            "pg_monitor): counted as in use, but their state, client address and age are unknown"
+            f"{maybe}. GRANT pg_monitor TO the role to see them"))
 
     iit = [x for x in snap.sessions if x.state in IDLE_IN_TX]
     if iit:
@@ -609,6 +621,9 @@ def sizing_finding(snap: Snapshot, sizing: Sizing, *, app_name: str | None = Non
 def engine_finding(pool: EnginePool) -> Finding:
     desc = (f"{pool.target}: {pool.pool_class} size {pool.size}, max_overflow {pool.max_overflow}, "
             f"checked out {pool.checked_out}, overflow {pool.overflow}, checked in {pool.checked_in}")
+    if pool.max_overflow is not None and pool.max_overflow < 0:
+        return Finding("engine-pool", "warn", desc + ": max_overflow=-1 puts no upper bound on connections "
+                       "per process; set a finite max_overflow so the worst case can be sized")
     if pool.size is not None and pool.max_overflow is not None and pool.checked_out is not None \
             and pool.max_overflow >= 0 and pool.checked_out >= pool.size + pool.max_overflow:
         return Finding("engine-pool", "warn", desc + ": exhausted, the next checkout waits for pool_timeout")
