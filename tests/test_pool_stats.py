@@ -548,3 +548,17 @@ def test_neon_context_is_information_only() -> None:
     assert snap.server.available == 412  # the live settings, not the documented table
     over = ps.sizing_finding(snap, ps.Sizing(50, 5, 5))
     assert over.severity == "critical" and "-pooler" in over.message
+
+
+def test_database_connection_limit(make_cluster: Any) -> None:
+    cluster = make_cluster(LabSpec(max_connections=20))
+    cluster.execute("CREATE DATABASE capped OWNER app CONNECTION LIMIT 2")
+    with held(cluster, 2, "capped-app", database="capped"):
+        refused = pool_stats_cli(cluster.app_url(database="capped"))
+        assert refused.returncode == 4, (refused.stdout, refused.stderr)
+        assert 'too many connections for database "capped"' in refused.stdout
+        assert "ALTER DATABASE <name> CONNECTION LIMIT" in refused.stdout
+        doc = as_json(pool_stats_cli(cluster.app_url(), "--json"))
+        assert {"name": "capped", "limit": 2, "connections": 2} in doc["database_limits"]
+        assert finding(doc, "database-limit")["severity"] == "critical"
+        assert [r["connections"] for r in doc["by_database"] if r["database"] == "capped"] == [2]
