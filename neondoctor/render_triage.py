@@ -79,3 +79,34 @@ def to_text(result: TriageResult, *, colour: bool = False) -> str:
     else:
         out.append("Probes not run. Run without --no-probes to verify the causes one at a time.")
     return "\n".join(out)
+
+
+def demo_result_text(index: int, total: int, item: Any, *, colour: bool = False) -> str:
+    """One scenario of `neondoctor lab demo`: the real error, the walk in one line, the confirmed cause."""
+    result: TriageResult = item.result
+    error = " ".join(item.error.split())
+    if len(error) > 220:
+        error = error[:217] + "..."
+    head = _style(f"[{index}/{total}] {item.runbook_id}", None, colour, bold=True)
+    out = [f"{head}: {item.title}", f"  error:   {error}"]
+    if result.match:
+        out.append(f"  matched: {result.match.runbook.id} via {result.match.condition.name}: \"{result.match.text}\"")
+    walk = "  ".join(f"{_style(MARKS.get(o.status, '?'), COLOURS.get(o.status), colour, bold=True)} {o.step.id}"
+                     for o in result.steps)
+    out.append(f"  walk:    {walk}")
+    verdict = result.verdict
+    if verdict.status == CONFIRMED and verdict.step:
+        evidence = result.steps[-1].evidence
+        out.append(f"  cause:   {verdict.step.cause}")
+        out.append(f"  seen:    {evidence}")
+        out.append(f"  fix:     {' '.join(verdict.step.fix.split())}")
+    else:
+        out.append(f"  verdict: {verdict.status} at {verdict.step.id if verdict.step else '-'}")
+    mark = _style("ok", "green", colour, bold=True) if item.ok else _style("UNEXPECTED", "red", colour, bold=True)
+    out.append(f"  {mark} ({item.seconds:.1f} s)")
+    return "\n".join(out)
+
+
+def demo_summary_text(items: list[Any], seconds: float) -> str:
+    good = sum(1 for i in items if i.ok)
+    return f"{good}/{len(items)} faults reproduced for real and triaged to their confirmed cause in {seconds:.1f} s."

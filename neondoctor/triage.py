@@ -65,6 +65,7 @@ class TriageOptions:
     env_file: str | None = None
     timeout: int = 5
     cwd: Path = field(default_factory=Path.cwd)
+    database_url: str | None = None  # overrides the environment/.env (the demo triages its own setups)
 
 
 def build_context(options: TriageOptions, matched_text: str | None = None) -> ProbeContext:
@@ -75,7 +76,13 @@ def build_context(options: TriageOptions, matched_text: str | None = None) -> Pr
     ctx = ProbeContext(engine_ref=options.engine_ref, cwd=options.cwd, timeout=options.timeout,
                        matched_text=matched_text)
     try:
-        setting = load_database_url(options.env_file, required=False)
+        if options.database_url is not None:
+            from neondoctor.settings import DatabaseSetting, register_url_secret
+
+            register_url_secret(options.database_url)
+            setting = DatabaseSetting(options.database_url, "the demo")
+        else:
+            setting = load_database_url(options.env_file, required=False)
     except ConfigError as exc:
         ctx.url_error = exc.message
         return ctx

@@ -264,3 +264,16 @@ def test_ruled_out_continues_the_walk(lab_primary: Any, monkeypatch: pytest.Monk
     port_step = next(o for o in result.steps if o.step.id == "port-closed")
     assert port_step.by_user and port_step.status == "ruled_out"
     assert result.verdict.step.id != "port-closed"
+
+
+def test_demo_reproduces_and_confirms_every_runbook(primary_install: Any) -> None:
+    from neondoctor.demo import run_demo
+    from neondoctor.render_triage import demo_result_text
+
+    start = time.monotonic()
+    results = run_demo(primary_install)
+    elapsed = time.monotonic() - start
+    assert {r.runbook_id for r in results} == {b.id for b in load_runbooks()}
+    bad = [demo_result_text(i, len(results), r) for i, r in enumerate(results, 1) if not r.ok]
+    assert not bad, "\n".join(bad)
+    assert elapsed < 60

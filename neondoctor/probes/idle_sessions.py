@@ -20,7 +20,8 @@ SELECT coalesce(nullif(application_name, ''), '(unnamed)'), usename, count(*),
    AND now() - state_change >= make_interval(secs => %s)
  GROUP BY 1, 2 ORDER BY 3 DESC, 1
 """
-HIDDEN_SQL = "SELECT count(*) FROM pg_stat_activity WHERE usesysid IS NOT NULL AND state IS NULL"
+HIDDEN_SQL = ("SELECT count(*) FROM pg_stat_activity "
+              "WHERE usesysid IS NOT NULL AND datname IS NOT NULL AND state IS NULL")
 
 
 def run(ctx: ProbeContext, params: dict[str, Any]) -> ProbeResult:

@@ -25,7 +25,8 @@ SELECT current_setting('max_connections')::int,
        current_setting('superuser_reserved_connections')::int,
        coalesce(nullif(current_setting('reserved_connections', true), ''), '0')::int,
        (SELECT count(*) FROM pg_stat_activity
-         WHERE backend_type = 'client backend' OR (backend_type IS NULL AND usesysid IS NOT NULL)),
+         WHERE backend_type = 'client backend'
+            OR (backend_type IS NULL AND usesysid IS NOT NULL AND datname IS NOT NULL)),
        (SELECT rolconnlimit FROM pg_roles WHERE rolname = current_user),
        (SELECT count(*) FROM pg_stat_activity WHERE usename = current_user),
        (SELECT datconnlimit FROM pg_database WHERE datname = current_database()),
