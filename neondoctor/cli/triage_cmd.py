@@ -30,6 +30,20 @@ def _read_paste(text: str | None, file: str | None) -> str:
     return stdin.read()
 
 
+def _scan_log(path: str, text: str | None, file: str | None, runbooks_dirs: tuple[str, ...], as_json: bool) -> None:
+    """Exit 0 when the log holds at least one known incident, 3 when none (as for one error)."""
+    from neondoctor.errors import ConfigError
+    from neondoctor.logscan import render_text, scan_log
+
+    if text is not None or file is not None:
+        raise ConfigError("--log scans a whole file: give no TEXT and no --file with it")
+    # The progress line is drawn on the real terminal, under the line-buffered redacting wrapper.
+    err = getattr(sys.stderr, "inner", sys.stderr)
+    result = scan_log(path, runbooks_dirs, progress_stream=err if err.isatty() else None)
+    click.echo(json.dumps(result.to_json(), indent=2, ensure_ascii=False) if as_json else render_text(result))
+    sys.exit(0 if result.incidents else 3)
+
+
 @click.command("triage")
 @click.argument("text", required=False)
 @click.option("--file", "file", type=click.Path(dir_okay=False), help="Read the pasted error from this file.")
@@ -42,9 +56,11 @@ def _read_paste(text: str | None, file: str | None) -> str:
               help="Extra runbooks, merged with the shipped ones by order. Repeatable.")
 @click.option("--timeout", type=click.IntRange(2, 60), default=5, show_default=True,
               help="Seconds allowed for each network step.")
+@click.option("--log", "log_path", metavar="PATH",
+              help="Scan a whole log (any size, gzip too, - for stdin) for every known incident.")
 @common_options
 def triage(text: str | None, file: str | None, as_json: bool, no_probes: bool, ruled_out: tuple[str, ...],
-           engine_ref: str | None, runbooks_dirs: tuple[str, ...], timeout: int) -> None:
+           engine_ref: str | None, runbooks_dirs: tuple[str, ...], timeout: int, log_path: str | None) -> None:
     """Match a pasted error (TEXT, --file, or stdin) to a runbook and verify its causes in order.
 
     Exit codes: 0 a cause was confirmed (or --no-probes and a runbook matched), 1 matched but no cause
@@ -58,6 +74,8 @@ def triage(text: str | None, file: str | None, as_json: bool, no_probes: bool, r
     from neondoctor.triage import TriageOptions
     from neondoctor.triage import triage as run_triage
 
+    if log_path is not None:
+        _scan_log(log_path, text, file, runbooks_dirs, as_json)
     paste = _read_paste(text, file)
     if not paste.strip():
         raise ConfigError("the pasted error is empty")
