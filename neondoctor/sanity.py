@@ -376,7 +376,8 @@ def error_text(exc: BaseException) -> str:
         base = f"{type(exc).__name__}: {exc}"
     lines = [ln.strip() for ln in base.strip().splitlines() if ln.strip()]
     # Drop SQLAlchemy's statement/parameter echo and its background link; keep the server's lines.
-    lines = [ln for ln in lines if not ln.startswith(("[SQL:", "[parameters:", "(Background on"))]
+    # and psycopg2's "LINE 2: CREATE TABLE ..." / "^" pointer, which only repeat the statement.
+    lines = [ln for ln in lines if not ln.startswith(("[SQL:", "[parameters:", "(Background on", "LINE ", "^"))]
     return redact(" ".join(lines)[:1000])
 
 
@@ -480,7 +481,13 @@ def _schema(engine: Engine, target: Target, metadata: MetaData, result: StepResu
     with engine.begin() as conn:
         _advisory_lock(conn, target)
         existing = {t.name for t in metadata.sorted_tables if inspect(conn).has_table(t.name, schema=t.schema)}
-        metadata.create_all(conn, checkfirst=True)
+        try:
+            metadata.create_all(conn, checkfirst=True)
+        except Exception as exc:
+            if "permission denied" in str(exc):
+                raise StepFailed(f"create_all failed: {error_text(exc)} (the role may not CREATE tables here: "
+                                 "GRANT CREATE ON SCHEMA to it, or run migrations as the schema owner)") from None
+            raise
     made = [t.name for t in metadata.sorted_tables if t.name not in existing]
     result.detail = (f"create_all: created {', '.join(made)}" if made
                      else f"create_all: all {len(metadata.tables)} tables already existed")

@@ -404,3 +404,30 @@ def test_benchmark_reference_script_runs(tmp_path: Path) -> None:
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.count("ok") == 5
+
+
+def test_engine_bounds_every_transaction(lab_primary: LabCluster) -> None:
+    from sqlalchemy import text
+
+    from neondoctor.sanity import make_engine, resolve_target
+
+    target = resolve_target(lab_primary.app_url(driver=None, query={"connect_timeout": "30"}))
+    assert target.url.drivername == "postgresql+psycopg2"
+    engine = make_engine(target, timeout=3)
+    try:
+        with engine.connect() as conn:
+            row = conn.execute(text("SELECT current_setting('statement_timeout'), current_setting('lock_timeout'), "
+                                    "current_setting('application_name')")).one()
+            assert tuple(row) == ("15s", "10s", "neondoctor-sanity")
+            conn.commit()
+            # SET LOCAL semantics: outside a transaction the server default is back.
+            raw = conn.connection.dbapi_connection
+            assert raw is not None
+            cur = raw.cursor()
+            cur.execute("SELECT current_setting('statement_timeout')")
+            assert cur.fetchone() == ("0",)
+            raw.rollback()
+            # The URL's connect_timeout=30 is capped at the sanity timeout.
+            assert raw.get_dsn_parameters()["connect_timeout"] == "3"  # type: ignore[attr-defined]
+    finally:
+        engine.dispose()
