@@ -368,10 +368,10 @@ def sampler(parsed: ParsedUrl, *, connect_timeout: int = connect.DEFAULT_CONNECT
     """Yield a function that takes one snapshot; all samples share neondoctor's ONE connection."""
     import psycopg2
 
+    stack = contextlib.ExitStack()
     try:
-        ctx = connect.read_only_cursor(parsed, connect_timeout=connect_timeout,
-                                       statement_timeout_ms=statement_timeout_ms)
-        cur = ctx.__enter__()
+        cur = stack.enter_context(connect.read_only_cursor(parsed, connect_timeout=connect_timeout,
+                                                           statement_timeout_ms=statement_timeout_ms))
     except psycopg2.Error as exc:
         raise classify_connect_error(exc) from None
     first = True
@@ -395,11 +395,8 @@ def sampler(parsed: ParsedUrl, *, connect_timeout: int = connect.DEFAULT_CONNECT
             doc = json.loads(doc)
         return Snapshot.from_document(doc, recycle_s=recycle_s, parsed=parsed)
 
-    try:
+    with stack:  # closes the one connection, whatever happens while sampling
         yield sample
-    finally:
-        with contextlib.suppress(Exception):
-            ctx.__exit__(None, None, None)
 
 
 def take_snapshot(parsed: ParsedUrl, **options: Any) -> Snapshot:
