@@ -277,3 +277,33 @@ def test_demo_reproduces_and_confirms_every_runbook(primary_install: Any) -> Non
     bad = [demo_result_text(i, len(results), r) for i, r in enumerate(results, 1) if not r.ok]
     assert not bad, "\n".join(bad)
     assert elapsed < 60
+
+
+def test_server_idle_session_timeout(make_cluster: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    cluster = make_cluster(LabSpec(idle_session_timeout_ms=1000))
+    conn = cluster.connect(user="app", database="neondoctor_lab")
+    time.sleep(1.6)  # the server ends the idle session
+
+    def use() -> None:
+        with conn.cursor() as cur:
+            cur.execute("SELECT 1")
+    error = capture(use)
+    conn.close()
+    (tmp_path / "timeout_app_db.py").write_text(
+        "import os\nfrom sqlalchemy import create_engine\n"
+        "engine = create_engine(os.environ['DATABASE_URL'], pool_pre_ping=True)\n")
+    result = run_triage(error, cluster.app_url(), monkeypatch, engine_ref="timeout_app_db:engine", cwd=tmp_path)
+    assert confirmed(result) == ("stale-connection", "confirmed", "server-idle-timeout")
+    assert "idle_session_timeout = 1s" in result.steps[-1].evidence
+
+
+def test_engine_settings_read_statically(lab_primary: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    (tmp_path / "app").mkdir()
+    (tmp_path / "app" / "db.py").write_text(
+        "from sqlalchemy import create_engine\nengine = create_engine(\n    URL,\n    pool_size=1,\n"
+        "    max_overflow=0,\n)\n")
+    paste = "sqlalchemy.exc.TimeoutError: QueuePool limit of size 1 overflow 0 reached, connection timed out, timeout 30.00"
+    result = run_triage(paste, lab_primary.app_url(), monkeypatch, cwd=tmp_path)
+    assert confirmed(result) == ("pool-timeout", "confirmed", "pool-too-small")
+    assert "app/db.py:2" in result.steps[-1].evidence
+    assert result.steps[0].status == "ruled_out"

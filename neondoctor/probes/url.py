@@ -5,8 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from neondoctor.probes.base import Probe, ProbeContext, ProbeResult
+from neondoctor.url import LIBPQ_PARAMS
 
-CHECKS = ("parse", "scheme", "asyncpg_ssl", "neon_ssl")
+CHECKS = ("parse", "params", "scheme", "asyncpg_ssl", "neon_ssl")
+SSLMODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
 # libpq-only query parameters that SQLAlchemy passes to asyncpg.connect() as keyword arguments.
 ASYNCPG_REJECTS = ("sslmode", "channel_binding", "connect_timeout", "options", "target_session_attrs")
 
@@ -21,6 +23,13 @@ def run(ctx: ProbeContext, params: dict[str, Any]) -> ProbeResult:
             return ProbeResult.confirmed(f"DATABASE_URL is malformed: {ctx.url_error}")
         return ProbeResult.inconclusive(f"DATABASE_URL cannot be parsed: {ctx.url_error}")
     url = ctx.parsed
+    if "params" in checks and url.driver in (None, "psycopg2", "psycopg"):
+        unknown = [k for k in url.query if k not in LIBPQ_PARAMS]
+        if unknown:
+            problems.append(f"libpq does not know the URL parameter(s) {', '.join(unknown)} "
+                            "(invalid dsn: invalid connection option)")
+        if url.query.get("sslmode", "prefer") not in SSLMODES:
+            problems.append(f"sslmode={url.query['sslmode']!r} is not one of {', '.join(SSLMODES)}")
     if "scheme" in checks and url.dialect == "postgres":
         problems.append("the scheme is postgres://, which SQLAlchemy 1.4+ rejects "
                         "(NoSuchModuleError: Can't load plugin: sqlalchemy.dialects:postgres)")
