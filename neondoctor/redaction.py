@@ -29,7 +29,7 @@ _URL_USERINFO = re.compile(
 # password=secret / password: secret / "password": "secret" in DSNs, dicts and JSON.
 _KEY_VALUE = re.compile(
     r"(?P<prefix>(?i:\b(?:password|passwd|pgpassword)\b)[\"']?\s{0,3}[=:]\s{0,3}"
-    r"(?P<quote>[\"']?))"
+    r"(?P<quote>[\"'])?)"
     r"(?P<secret>(?(quote)[^\"'\n]{1,512}|[^\s,;&}\"'\n]{1,512}))"
 )
 # The masks above leave these behind; they are never secrets.
