@@ -609,10 +609,11 @@ def sizing_finding(snap: Snapshot, sizing: Sizing, *, app_name: str | None = Non
         if max_per >= 1:
             fixes.append(f"pool_size + max_overflow <= {max_per} per process")
         if per and room // per >= 1:
-            fixes.append(f"at most {room // per} processes at {per} each")
+            n = room // per
+            fixes.append(f"at most {n} {'process' if n == 1 else 'processes'} at {per} each")
     if not snap.is_neon_pooler:
         fixes.append("on Neon, connect through the -pooler endpoint (PgBouncer, transaction mode)")
-    return Finding("pool-sizing", sev, f"{formula} {verdict}. Change: " + "; ".join(fixes))
+    return Finding("pool-sizing", sev, f"{formula} {verdict}. Next: " + "; ".join(fixes))
 
 
 def engine_finding(pool: EnginePool) -> Finding:

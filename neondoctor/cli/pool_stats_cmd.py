@@ -29,14 +29,15 @@ from neondoctor.errors import EXIT_FINDINGS, EXIT_OK, EXIT_UNREACHABLE
 @click.option("--samples", type=click.IntRange(min=2, max=10000), default=10, show_default=True, metavar="N",
               help="Number of --watch samples.")
 @click.option("--warn-pct", type=click.FloatRange(min=0, max=100), default=70.0, show_default=True,
-              help="Slot usage % that is a warning.")
+              metavar="PCT", help="Slot usage % that is a warning.")
 @click.option("--critical-pct", type=click.FloatRange(min=0, max=100), default=90.0, show_default=True,
-              help="Slot usage % that is critical.")
+              metavar="PCT", help="Slot usage % that is critical.")
 @click.option("--idle-in-transaction-warn", "iit_warn", type=click.FloatRange(min=0), default=30.0,
               show_default=True, metavar="SECONDS", help="Idle in transaction longer than this is a warning.")
-@click.option("--leak-min-climb", type=click.IntRange(min=1), default=3, show_default=True,
+@click.option("--leak-min-climb", type=click.IntRange(min=1), default=3, show_default=True, metavar="N",
               help="--watch: slots gained first->last sample before a leak is suspected.")
 @click.option("--connect-timeout", type=click.IntRange(min=2, max=60), default=5, show_default=True,
+              metavar="SECONDS",
               help="Seconds to wait for the one connection.")
 @common_options
 def pool_stats(as_json: bool, recycle: float | None, processes: int | None, pool_size: int | None,
@@ -46,7 +47,7 @@ def pool_stats(as_json: bool, recycle: float | None, processes: int | None, pool
     """Connection slots in use, by whom, against what the server allows.
 
     One connection (read-only, bounded timeouts, application_name=neondoctor), one query per sample.
-    Exit codes: 0 nothing above info, 1 a warn or critical finding, 2 configuration error,
+    Exit codes: 0 ok/info only, 1 a warn or critical finding, 2 configuration error,
     4 could not connect (slots full or unreachable).
 
     Example: neondoctor pool-stats --processes 4 --pool-size 5 --max-overflow 10 --recycle 300
