@@ -55,7 +55,9 @@ class _Scenario:
 
 
 def _error_of(exc: BaseException) -> str:
-    return f"{type(exc).__module__}.{type(exc).__qualname__}: {exc}".strip()
+    module = type(exc).__module__
+    name = type(exc).__qualname__ if module == "builtins" else f"{module}.{type(exc).__qualname__}"
+    return f"{name}: {exc}".strip()
 
 
 def _connect_app(url: str, **engine_kwargs: Any) -> None:
@@ -171,6 +173,10 @@ def _scenarios() -> list[_Scenario]:
                   lambda c: c.app_url(), lambda c, u: _leak(u)),
     ]
     return scenarios
+
+
+def scenario_count() -> int:
+    return len(_scenarios())
 
 
 def run_demo(install: PgInstall | None = None, *, runbooks: list[Runbook] | None = None,

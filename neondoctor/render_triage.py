@@ -84,10 +84,11 @@ def to_text(result: TriageResult, *, colour: bool = False) -> str:
 def demo_result_text(index: int, total: int, item: Any, *, colour: bool = False) -> str:
     """One scenario of `neondoctor lab demo`: the real error, the walk in one line, the confirmed cause."""
     result: TriageResult = item.result
-    error = " ".join(item.error.split())
+    error = " ".join(item.error.split()).split(" (Background on this error at:")[0]
     if len(error) > 220:
         error = error[:217] + "..."
-    head = _style(f"[{index}/{total}] {item.runbook_id}", None, colour, bold=True)
+    counter = f"[{index}/{total}]" if total else f"[{index}]"
+    head = _style(f"{counter} {item.runbook_id}", None, colour, bold=True)
     out = [f"{head}: {item.title}", f"  error:   {error}"]
     if result.match:
         out.append(f"  matched: {result.match.runbook.id} via {result.match.condition.name}: \"{result.match.text}\"")

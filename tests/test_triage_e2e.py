@@ -307,3 +307,13 @@ def test_engine_settings_read_statically(lab_primary: Any, monkeypatch: pytest.M
     assert confirmed(result) == ("pool-timeout", "confirmed", "pool-too-small")
     assert "app/db.py:2" in result.steps[-1].evidence
     assert result.steps[0].status == "ruled_out"
+
+
+def test_lab_demo_cli(cli: Any) -> None:
+    proc = cli("lab", "demo", "--json", timeout=180)
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    assert all(item["ok"] for item in data)
+    assert {item["triage"]["runbook"]["id"] for item in data} == set(
+        ["auth-failure", "connect-failure", "missing-driver", "stale-connection", "slot-exhaustion", "pool-timeout"])
+    assert all(item["triage"]["verdict"]["status"] == "confirmed" for item in data)

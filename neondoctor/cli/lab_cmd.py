@@ -190,3 +190,47 @@ def versions(as_json: bool) -> None:
         raise LabError("no PostgreSQL server binaries found: install PostgreSQL or set NEONDOCTOR_PG_BINDIR")
     for i in installs:
         click.echo(f"PostgreSQL {i.version:<8} {i.source:<24} {i.bindir}")
+
+
+@lab.command()
+@click.option("--pg-version", type=int, default=None, help="PostgreSQL major version (see `lab versions`).")
+@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON (one triage result per fault).")
+@common_options
+def demo(pg_version: int | None, as_json: bool) -> None:
+    """Reproduce each runbook's fault for real on a throwaway PostgreSQL and triage it live.
+
+    Exit 0 when every fault was triaged to its expected confirmed cause, 1 otherwise.
+
+    Example: neondoctor lab demo
+    """
+    import os
+    import sys
+    import time
+
+    from neondoctor.demo import run_demo, scenario_count
+    from neondoctor.lab import find_install
+    from neondoctor.render_triage import demo_result_text, demo_summary_text, to_json
+
+    colour = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+    start = time.monotonic()
+    shown: list[Any] = []
+    total = scenario_count()
+
+    def started(cluster: Any) -> None:
+        if not as_json:
+            click.echo(f"Throwaway PostgreSQL {cluster.state.version} on 127.0.0.1:{cluster.port} "
+                       f"(max_connections 8, 3 reserved); reproducing each fault for real...\n")
+
+    def show(item: Any) -> None:
+        shown.append(item)
+        if not as_json:
+            click.echo(demo_result_text(len(shown), total, item, colour=colour) + "\n", color=colour)
+
+    results = run_demo(find_install(pg_version), on_start=started, on_result=show)
+    if as_json:
+        click.echo(json.dumps([{"fault": r.title, "expected_runbook": r.runbook_id, "expected_step": r.expected_step,
+                                "ok": r.ok, "error": r.error, "triage": to_json(r.result)} for r in results], indent=2))
+    else:
+        click.echo(demo_summary_text(results, time.monotonic() - start))
+    if not all(r.ok for r in results):
+        raise SystemExit(EXIT_FINDINGS)
