@@ -53,9 +53,10 @@ def read_only_cursor(
 ) -> Iterator[Any]:
     """A cursor inside a READ ONLY transaction with local timeouts, rolled back at the end."""
     conn = open_connection(parsed, connect_timeout=connect_timeout, application_name=application_name)
+    # psycopg2 opens the transaction itself (BEGIN READ ONLY); a second BEGIN would only warn.
+    conn.set_session(readonly=True)
     try:
         with conn.cursor() as cur:
-            cur.execute("BEGIN READ ONLY")
             cur.execute("SELECT set_config('statement_timeout', %s, true), "
                         "set_config('lock_timeout', %s, true), "
                         "set_config('idle_in_transaction_session_timeout', %s, true)",
