@@ -131,8 +131,9 @@ def test_backend_killed_under_pool_without_pre_ping(lab_primary: Any, monkeypatc
     assert result2.verdict.status == "inconclusive" and result2.verdict.step.is_manual
 
 
-def test_non_superusers_fill_the_slots(make_cluster: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    cluster = make_cluster(LabSpec(max_connections=6, superuser_reserved_connections=3))
+def test_non_superusers_fill_the_slots(make_cluster: Any, pg_install: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """On every available version: PG <=15 and 16+ word the refusal differently."""
+    cluster = make_cluster(LabSpec(max_connections=6, superuser_reserved_connections=3), pg_install)
     held = [cluster.connect(user="app", database="neondoctor_lab") for _ in range(3)]
     try:
         url = cluster.app_url()
