@@ -56,6 +56,7 @@ _TOKEN_RE = re.compile(r"^neondoctor-sanity:(?P<ts>\d{10}):(?P<uuid>[0-9a-f]{32}
 _ENV_URL = "NEONDOCTOR_SANITY_URL"
 _ENV_TOKEN = "NEONDOCTOR_SANITY_TOKEN"
 _ENV_MODE = "NEONDOCTOR_SANITY_MODE"
+_ENV_TIMEOUT = "NEONDOCTOR_SANITY_TIMEOUT"
 
 StepHook = Callable[[str, "SanityReport"], None]
 
@@ -434,7 +435,7 @@ def run_sanity(
             ("schema", lambda r: _schema(engine, target, metadata, r)),
             ("tables", lambda r: _tables(engine, metadata, r)),
             ("round_trip", lambda r: _round_trip(engine, target, store, report.token, r)),
-            ("restart", lambda r: _restart(target, mode, report.token, r, child_timeout)),
+            ("restart", lambda r: _restart(target, mode, report.token, r, child_timeout, timeout)),
         ]
         for name, action in steps:
             result = report.step(name)
@@ -511,27 +512,42 @@ def _round_trip(engine: Engine, target: Target, store: MarkerStore, token: str, 
         with engine.begin() as conn:
             _advisory_lock(conn, target)
             marker_table().create(conn, checkfirst=True)
-    stale = 0
+    stale = _remove_stale(engine, store)
     with Session(engine) as session, session.begin():
-        conn = session.connection()
-        stale = store.remove(conn, store.stale_tokens(conn))
-        written = store.create(conn, token)
+        written = store.create(session.connection(), token)
     # A new session on a new checkout: the row must come from the database, not the identity map.
     with Session(engine) as session:
         found = store.read(session.connection(), token)
     if found is None:
         raise StepFailed(f"marker {token} was written ({written}) but a new session did not find it")
     result.detail = f"wrote and read back {found} in a new session"
-    if stale:
+    if isinstance(stale, int) and stale:
         result.detail += f"; removed {stale} leftover marker rows of an interrupted run"
+    elif isinstance(stale, str):
+        result.detail += f"; leftover markers kept: {stale}"
 
 
-def _restart(target: Target, mode: str, token: str, result: StepResult, child_timeout: float) -> None:
+def _remove_stale(engine: Engine, store: MarkerStore) -> int | str:
+    """Remove markers of interrupted runs, in a transaction of its own: a failure here (say, a user
+    row referencing a marker) is reported, never a reason to fail the step."""
+    from sqlalchemy.orm import Session
+
+    try:
+        with Session(engine) as session, session.begin():
+            conn = session.connection()
+            return store.remove(conn, store.stale_tokens(conn))
+    except Exception as exc:
+        return error_text(exc)
+
+
+def _restart(target: Target, mode: str, token: str, result: StepResult, child_timeout: float,
+             timeout: int) -> None:
     env = dict(os.environ)
     # The URL travels in the environment: argv is visible to every user through `ps`.
     env[_ENV_URL] = target.url.render_as_string(hide_password=False)
     env[_ENV_TOKEN] = token
     env[_ENV_MODE] = mode
+    env[_ENV_TIMEOUT] = str(timeout)
     try:
         proc = subprocess.run([sys.executable, "-m", "neondoctor.sanity"], env=env, capture_output=True,
                               text=True, timeout=child_timeout, stdin=subprocess.DEVNULL)
@@ -576,7 +592,8 @@ def _child_main() -> int:
         return 2
     try:
         target = resolve_target(raw)
-        engine = make_engine(target)
+        timeout = int(os.environ.get(_ENV_TIMEOUT) or DEFAULT_TIMEOUT)
+        engine = make_engine(target, timeout=min(max(timeout, 2), DEFAULT_TIMEOUT))
         try:
             with engine.connect() as conn:
                 answer["found"] = MarkerStore(mode).read(conn, token)

@@ -204,6 +204,23 @@ def test_leftovers_of_an_interrupted_run_are_removed(lab_primary: LabCluster, ne
     assert names == {recent, "neondoctor-sanity:0000000001:hand-made"}
 
 
+def test_a_user_row_referencing_a_leftover_marker_keeps_it(lab_primary: LabCluster, new_db: NewDb) -> None:
+    db = new_db()
+    url = lab_primary.app_url(database=db)
+    assert run_sanity(url).passed
+    stale = new_token(now=time.time() - 2 * 3600)
+    lab_primary.execute("INSERT INTO categories (name) VALUES (%s)", (stale,), database=db)
+    # Someone filed a real expense under the leftover category: deleting it would break their row.
+    lab_primary.execute("INSERT INTO expenses (amount, spent_on, description, category_id) "
+                        "SELECT 3.50, CURRENT_DATE, 'real coffee', id FROM categories WHERE name = %s",
+                        (stale,), database=db)
+    before = _snapshot(lab_primary, db, "expenses")
+    report = run_sanity(url)
+    assert report.passed, report.to_json()
+    assert "leftover markers kept" in report.step("round_trip").detail
+    assert _snapshot(lab_primary, db, "expenses") == before
+
+
 # -- failures --------------------------------------------------------------------------------------
 
 def test_server_stopped_before_the_run_fails_fast(make_cluster: Callable[..., LabCluster]) -> None:
