@@ -110,12 +110,17 @@ def run_step(step: Step, ctx: ProbeContext) -> StepOutcome:
 
 
 def walk(book: Runbook, ctx: ProbeContext, ruled_out: Sequence[str] = (),
-         on_step: Callable[[StepOutcome], None] | None = None) -> tuple[tuple[StepOutcome, ...], Verdict]:
+         on_step: Callable[[StepOutcome], None] | None = None,
+         ask: Callable[[Step], bool] | None = None) -> tuple[tuple[StepOutcome, ...], Verdict]:
+    """Run the steps in order. `ask(step)` (a terminal prompt) may rule out a manual step on the spot."""
     outcomes: list[StepOutcome] = []
     given = list(dict.fromkeys(ruled_out))
     for step in book.steps:
         if step.id in given:
             outcome = StepOutcome(step, RULED_OUT, "ruled out by you (--ruled-out)", 0, by_user=True)
+        elif step.is_manual and ask is not None and ask(step):
+            outcome = StepOutcome(step, RULED_OUT, "ruled out by you (answered at the prompt)", 0, by_user=True)
+            given.append(step.id)
         elif step.is_manual:
             outcome = StepOutcome(step, INCONCLUSIVE, "a human check (see below)", 0)
         else:
@@ -134,7 +139,8 @@ def walk(book: Runbook, ctx: ProbeContext, ruled_out: Sequence[str] = (),
 
 
 def triage(text: str, runbooks: Sequence[Runbook], options: TriageOptions | None = None,
-           on_step: Callable[[StepOutcome], None] | None = None) -> TriageResult:
+           on_step: Callable[[StepOutcome], None] | None = None,
+           ask: Callable[[Step], bool] | None = None) -> TriageResult:
     """Match `text`, then (unless options.probes is False) walk the matched runbook."""
     options = options or TriageOptions()
     found = Matcher(runbooks).match(text)
@@ -149,5 +155,5 @@ def triage(text: str, runbooks: Sequence[Runbook], options: TriageOptions | None
         planned = tuple(StepOutcome(s, NOT_RUN, "", 0) for s in book.steps)
         return TriageResult(book, found, planned, Verdict(NOT_RUN), probes_run=False)
     ctx = build_context(options, found.text)
-    outcomes, verdict = walk(book, ctx, options.ruled_out, on_step)
+    outcomes, verdict = walk(book, ctx, options.ruled_out, on_step, ask)
     return TriageResult(book, found, outcomes, verdict)

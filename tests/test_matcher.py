@@ -7,11 +7,14 @@ from pathlib import Path
 
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from neondoctor.matcher import Matcher, normalise
 from neondoctor.runbook import load_runbooks
 
 GOLDEN = sorted((Path(__file__).parent / "golden").glob("*.yaml"))
+_MATCHER = Matcher(load_runbooks())
 
 
 @pytest.fixture(scope="module")
@@ -83,3 +86,28 @@ def test_pathological_input_is_fast(matcher: Matcher) -> None:
     start = time.perf_counter()
     assert matcher.match(text) is None
     assert time.perf_counter() - start < 2
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=2000))
+def test_any_text_matches_deterministically_and_fast(text: str) -> None:
+    m = _MATCHER
+    start = time.perf_counter()
+    first = m.match(text)
+    assert time.perf_counter() - start < 1
+    second = m.match(text)
+    assert (first and (first.runbook.id, first.condition.name, first.text)) == \
+        (second and (second.runbook.id, second.condition.name, second.text))
+    if first is None:  # the line-by-line path agrees: nothing in any single line matches either
+        assert all(m.match_line(line) is None for line in text.splitlines())
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.sampled_from(GOLDEN), st.text(alphabet=" \t\n|{}<>", max_size=30),
+       st.text(alphabet="abcdefghij .:\n", max_size=200))
+def test_golden_survives_surrounding_noise(path: Path, prefix: str, suffix: str) -> None:
+    case = yaml.safe_load(path.read_text())
+    if case["expected"] is None:
+        return
+    found = _MATCHER.match(f"{prefix}\n{case['input']}\n{suffix}")
+    assert found is not None and found.runbook.id == case["expected"]

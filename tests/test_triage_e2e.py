@@ -318,3 +318,32 @@ def test_lab_demo_cli(cli: Any) -> None:
     assert {item["triage"]["runbook"]["id"] for item in data} == set(
         ["auth-failure", "connect-failure", "missing-driver", "stale-connection", "slot-exhaustion", "pool-timeout"])
     assert all(item["triage"]["verdict"]["status"] == "confirmed" for item in data)
+
+
+def test_manual_step_answered_at_the_prompt(lab_primary: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The walk asks `ask(step)` at a manual step (the CLI wires a terminal prompt to it)."""
+    monkeypatch.setenv("DATABASE_URL", lab_primary.app_url())
+    books = load_runbooks()
+    asked: list[str] = []
+
+    def no(step: Any) -> bool:
+        asked.append(step.id)
+        return False
+    stopped = triage("too many clients already", books, TriageOptions(), ask=no)
+    assert stopped.verdict.status == "inconclusive" and asked == ["pooler-or-peak"]
+    assert stopped.verdict.continue_with == ("pooler-or-peak",)
+    done = triage("too many clients already", books, TriageOptions(), ask=lambda step: True)
+    assert done.verdict.status == "all_ruled_out" and done.exit_code == 1
+    assert done.steps[-1].by_user
+
+
+def test_text_output_marks_and_no_colour(cli: Any, lab_primary: Any) -> None:
+    url = lab_primary.app_url(password=WRONG_PASSWORD)
+    proc = cli("triage", 'FATAL:  password authentication failed for user "app"', env={"DATABASE_URL": url})
+    assert proc.returncode == 0
+    assert "\x1b[" not in proc.stdout
+    lines = proc.stdout.splitlines()
+    assert lines[0].startswith("Runbook: auth-failure")
+    assert any(line.strip().startswith("✓ wrong-credentials") for line in lines)
+    assert any(line.strip().startswith("✗ no-database-url") for line in lines)
+    assert any(line.startswith("Fix: ") for line in lines)

@@ -6,6 +6,7 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -44,6 +45,12 @@ def _scan_log(path: str, text: str | None, file: str | None, runbooks_dirs: tupl
     sys.exit(0 if result.incidents else 3)
 
 
+def _ask(step: Any) -> bool:
+    """On a terminal, a manual step is asked: answering yes rules it out and the walk goes on."""
+    click.echo(f"\nManual check: {step.cause}\n  {step.manual}", err=True)
+    return click.confirm("Have you checked, and is this ruled out?", default=False, err=True)
+
+
 @click.command("triage")
 @click.argument("text", required=False)
 @click.option("--file", "file", type=click.Path(dir_okay=False), help="Read the pasted error from this file.")
@@ -76,13 +83,14 @@ def triage(text: str | None, file: str | None, as_json: bool, no_probes: bool, r
 
     if log_path is not None:
         _scan_log(log_path, text, file, runbooks_dirs, as_json)
+    interactive = not as_json and sys.stdin.isatty() and sys.stdout.isatty() and text != "-"
     paste = _read_paste(text, file)
     if not paste.strip():
         raise ConfigError("the pasted error is empty")
     books = load_runbooks(list(runbooks_dirs))
     options = TriageOptions(probes=not no_probes, ruled_out=ruled_out, engine_ref=engine_ref,
                             env_file=state().env_file, timeout=timeout)
-    result = run_triage(paste, books, options)
+    result = run_triage(paste, books, options, ask=_ask if interactive else None)
     if as_json:
         click.echo(json.dumps(to_json(result), indent=2, ensure_ascii=False))
     else:
