@@ -33,6 +33,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from neondoctor.errors import ConfigError
+from neondoctor.log import get_logger
 from neondoctor.redaction import redact, register_secret
 
 if TYPE_CHECKING:
@@ -443,6 +444,8 @@ def run_sanity(
                 if name == "round_trip":
                     created = True  # from here on a marker may exist, even if the step fails midway
                 action(result)
+            get_logger("neondoctor.sanity").info("sanity step", step=name, status=result.status,
+                                                 duration_ms=round(result.duration_ms, 2), detail=result.detail)
             if result.status == "failed":
                 report.triage = triage_hint(result.error or "")
                 break
