@@ -229,7 +229,8 @@ def _condition(raw: Any, where: str, path: Path, problems: _Problems) -> Conditi
             problems.add(path, f"{where}.all", "must be a non-empty list of phrases")
             return None
         value_t: str | tuple[str, ...] = tuple(value)
-        literals: tuple[str, ...] = (" ".join(value[0].lower().split()),)
+        # any whitespace may separate the words: the longest word is a safe literal
+        literals: tuple[str, ...] = (max(value[0].lower().split(), key=len),)
         # the lookaheads scan from the start: anchor them there
         source = "\\A" + "".join(f"(?=[\\s\\S]*?{literal_pattern(v)})" for v in value[1:]) + \
             f"[\\s\\S]*?({literal_pattern(value[0])})"

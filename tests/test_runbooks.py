@@ -148,3 +148,16 @@ def test_cli_list_show_validate(cli: Any, tmp_path: Path) -> None:
     assert bad.returncode == 2
     assert "bad.yaml: match[0].regex: nested quantifier" in bad.stderr
     assert "bad.yaml: steps[0].probe: unknown probe 'nope'" in bad.stderr
+
+
+def test_all_operator_and_contains_tolerate_wrapping(tmp_path: Path) -> None:
+    from neondoctor.matcher import Matcher
+
+    (tmp_path / "all.yaml").write_text(GOOD.replace("contains: kaboom happened",
+                                                    "all: [pool exhausted, worker 7]"))
+    matcher = Matcher(validate_dir(tmp_path))
+    found = matcher.match("worker 7 said:\n  pool\n   exhausted now")
+    assert found is not None and found.text == "pool exhausted" and found.condition.operator == "all"
+    assert matcher.match("pool exhausted") is None
+    (tmp_path / "all.yaml").write_text(GOOD)
+    assert Matcher(validate_dir(tmp_path)).match("KABOOM\n   happened").text == "KABOOM happened"

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import concurrent.futures
 import importlib.util
+import socket
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -76,14 +77,40 @@ def need_url(ctx: ProbeContext) -> ProbeResult | None:
 
 
 def bounded(func: Callable[[], Any], timeout: float) -> Any:
-    """Run a blocking call (getaddrinfo has no timeout of its own) with a deadline; TimeoutError past it."""
-    pool = concurrent.futures.ThreadPoolExecutor(max_workers=1)
+    """Run a blocking call (getaddrinfo has no timeout of its own) with a deadline; TimeoutError past it.
+
+    A daemon thread, so a call that never returns cannot keep the process from exiting.
+    """
+    box: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            box["value"] = func()
+        except BaseException as exc:
+            box["error"] = exc
+
+    thread = threading.Thread(target=target, daemon=True, name="neondoctor-bounded")
+    thread.start()
+    thread.join(timeout)
+    if thread.is_alive():
+        raise TimeoutError(f"no answer within {timeout:g} s")
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
+
+
+def open_socket(host: str, port: int, timeout: float) -> socket.socket:
+    """A TCP connection to the first address of host, bounded in total by about `timeout` (+ resolution)."""
+    infos = bounded(lambda: socket.getaddrinfo(host, port, type=socket.SOCK_STREAM), timeout)
+    family, kind, proto, _, addr = infos[0]
+    sock = socket.socket(family, kind, proto)
+    sock.settimeout(timeout)
     try:
-        return pool.submit(func).result(timeout=timeout)
-    except concurrent.futures.TimeoutError:
-        raise TimeoutError(f"no answer within {timeout:g} s") from None
-    finally:
-        pool.shutdown(wait=False)
+        sock.connect(addr)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
 
 
 def first_line(exc: BaseException) -> str:
@@ -121,9 +148,14 @@ def attempt_connect(ctx: ProbeContext) -> tuple[Any, BaseException | None, str |
     from neondoctor.connect import open_connection
 
     try:
-        return open_connection(ctx.parsed, connect_timeout=ctx.timeout), None, None
+        conn = open_connection(ctx.parsed, connect_timeout=ctx.timeout)
     except Exception as exc:  # the driver's own error is the evidence
         return None, exc, None
+    try:
+        conn.set_session(readonly=True)  # probes only read
+    except Exception:
+        pass
+    return conn, None, None
 
 
 def close_quietly(conn: Any) -> None:

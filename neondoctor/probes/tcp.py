@@ -5,7 +5,7 @@ from __future__ import annotations
 import socket
 from typing import Any
 
-from neondoctor.probes.base import Probe, ProbeContext, ProbeResult, need_url
+from neondoctor.probes.base import Probe, ProbeContext, ProbeResult, need_url, open_socket
 
 
 def run(ctx: ProbeContext, params: dict[str, Any]) -> ProbeResult:
@@ -18,7 +18,7 @@ def run(ctx: ProbeContext, params: dict[str, Any]) -> ProbeResult:
     port = url.port or 5432
     where = f"{url.host}:{port}"
     try:
-        with socket.create_connection((url.host, port), timeout=ctx.timeout):
+        with open_socket(url.host, port, ctx.timeout):
             pass
     except ConnectionRefusedError:
         return ProbeResult.confirmed(f"{where} refused the connection: nothing listens on that port "

@@ -7,19 +7,17 @@ Sends PostgreSQL's SSLRequest packet over a raw socket and reads the one-byte an
 from __future__ import annotations
 
 import os
-import socket
 import struct
 from typing import Any
 
-from neondoctor.probes.base import Probe, ProbeContext, ProbeResult, need_url
+from neondoctor.probes.base import Probe, ProbeContext, ProbeResult, need_url, open_socket
 
 SSL_REQUEST = struct.pack("!ii", 8, 80877103)
 REQUIRES_TLS = ("require", "verify-ca", "verify-full")
 
 
 def server_tls_answer(host: str, port: int, timeout: float) -> bytes:
-    with socket.create_connection((host, port), timeout=timeout) as sock:
-        sock.settimeout(timeout)
+    with open_socket(host, port, timeout) as sock:
         sock.sendall(SSL_REQUEST)
         return sock.recv(1)
 
