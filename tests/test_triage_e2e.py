@@ -347,3 +347,24 @@ def test_text_output_marks_and_no_colour(cli: Any, lab_primary: Any) -> None:
     assert any(line.strip().startswith("✓ wrong-credentials") for line in lines)
     assert any(line.strip().startswith("✗ no-database-url") for line in lines)
     assert any(line.startswith("Fix: ") for line in lines)
+
+
+def test_verify_full_without_root_certificate(make_cluster: Any, monkeypatch: pytest.MonkeyPatch,
+                                              tmp_path: Path) -> None:
+    cluster = make_cluster(LabSpec(ssl=True))
+    missing = tmp_path / "no-such-root.crt"
+    url = cluster.app_url(query={"sslmode": "verify-full", "sslrootcert": str(missing), "connect_timeout": "5"})
+    error = capture(connect_with_sqlalchemy(url))
+    assert "root certificate file" in error
+    result = run_triage(error, url, monkeypatch)
+    assert confirmed(result) == ("connect-failure", "confirmed", "tls-mismatch")
+    assert str(missing) in result.steps[-1].evidence
+    # With TLS merely required, the same server is fine: the TLS step is ruled out.
+    ok_url = cluster.app_url(query={"sslmode": "require", "connect_timeout": "5"})
+    result2 = run_triage(error, ok_url, monkeypatch)
+    assert next(o for o in result2.steps if o.step.id == "tls-mismatch").status == "ruled_out"
+
+
+def test_bad_engine_reference_is_a_usage_error(cli: Any) -> None:
+    proc = cli("triage", "--engine", "no-colon", "server closed the connection unexpectedly")
+    assert proc.returncode == 2 and "--engine must be module:attribute" in proc.stderr

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -84,6 +85,8 @@ def triage(text: str | None, file: str | None, as_json: bool, no_probes: bool, r
     if log_path is not None:
         _scan_log(log_path, text, file, runbooks_dirs, as_json)
     interactive = not as_json and sys.stdin.isatty() and sys.stdout.isatty() and text != "-"
+    if engine_ref is not None and not re.fullmatch(r"[\w.]+:[\w.]+", engine_ref):
+        raise ConfigError(f"--engine must be module:attribute (e.g. myapp.db:engine), got {engine_ref!r}")
     paste = _read_paste(text, file)
     if not paste.strip():
         raise ConfigError("the pasted error is empty")

@@ -27,6 +27,12 @@ def run(ctx: ProbeContext, params: dict[str, Any]) -> ProbeResult:
     version = libpq_version()
     if version is None:
         return ProbeResult.inconclusive("psycopg2 is not importable: cannot tell which libpq it links")
+    minimum = params.get("min_version")
+    if minimum is not None:
+        if version < minimum:
+            return ProbeResult.confirmed(f"psycopg2 links libpq {_dotted(version)}, older than the {_dotted(minimum)} "
+                                         "this needs")
+        return ProbeResult.ruled_out(f"libpq {_dotted(version)} (at least {_dotted(minimum)})")
     if not url.is_neon:
         return ProbeResult.ruled_out(f"libpq {_dotted(version)}; the host is not Neon, so SNI is not needed")
     endpoint_given = "endpoint" in url.query.get("options", "") or (url.password or "").startswith("endpoint=")
@@ -37,4 +43,5 @@ def run(ctx: ProbeContext, params: dict[str, Any]) -> ProbeResult:
                                  else "the endpoint ID is passed in options")
 
 
-PROBE = Probe(id="libpq", summary="libpq version (SNI for Neon)", run=run)
+PROBE = Probe(id="libpq", summary="libpq version (SNI for Neon, or a given minimum)", run=run,
+              params={"min_version": int})

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import struct
+from pathlib import Path
 from typing import Any
 
 from neondoctor.probes.base import Probe, ProbeContext, ProbeResult, need_url, open_socket
@@ -54,6 +55,12 @@ def run(ctx: ProbeContext, params: dict[str, Any]) -> ProbeResult:
     if answer == b"S":
         if url.is_neon and mode in ("disable", "allow"):
             return ProbeResult.confirmed(f"Neon requires TLS but the client uses sslmode={mode} ({source})")
+        if mode in ("verify-ca", "verify-full"):
+            root = url.query.get("sslrootcert") or os.environ.get("PGSSLROOTCERT") or str(
+                Path.home() / ".postgresql" / "root.crt")
+            if root != "system" and not Path(root).is_file():
+                return ProbeResult.confirmed(f"sslmode={mode} verifies the server certificate, but the root "
+                                             f"certificate file {root} does not exist")
         return ProbeResult.ruled_out(f"the server accepts TLS; the client uses sslmode={mode} ({source})")
     if answer == b"N":
         if mode in REQUIRES_TLS:
