@@ -308,28 +308,35 @@ def _pooled(parsed: ParsedUrl, stages: dict[str, Stage], samples: int, connect_t
 
     from neondoctor.connect import open_connection
 
-    for key, pre_ping in (("pooled", False), ("pooled_pre_ping", True)):
-        # neondoctor's engines always use psycopg2 (a bare postgresql:// would mean psycopg 3 in
-        # SQLAlchemy 2.1); `creator` reuses the exact bounded connection settings of open_connection.
-        engine = create_engine(
-            "postgresql+psycopg2://",
-            creator=lambda: open_connection(parsed, connect_timeout=connect_timeout),
-            poolclass=QueuePool, pool_size=1, max_overflow=0, pool_timeout=timeout,
-            pool_pre_ping=pre_ping,
-        )
-        try:
-            with engine.connect() as warm:  # the first checkout opens the connection: not timed
-                warm.execute(text("SELECT 1"))
-            for _ in range(samples):
+    engines = {}
+    try:
+        for key, pre_ping in (("pooled", False), ("pooled_pre_ping", True)):
+            # neondoctor's engines always use psycopg2 (a bare postgresql:// would mean psycopg 3 in
+            # SQLAlchemy 2.1); `creator` reuses the exact bounded connection settings of open_connection.
+            engines[key] = create_engine(
+                "postgresql+psycopg2://",
+                creator=lambda: open_connection(parsed, connect_timeout=connect_timeout),
+                poolclass=QueuePool, pool_size=1, max_overflow=0, pool_timeout=timeout,
+                pool_pre_ping=pre_ping,
+            )
+        query = text("SELECT 1")
+        for engine in engines.values():
+            for _ in range(3):  # the first checkout opens the connection; code paths warm up: not timed
+                with engine.connect() as conn:
+                    conn.execute(query)
+        # Interleaved, so that machine noise hits both variants alike.
+        for _ in range(samples):
+            for key, engine in engines.items():
                 start = time.perf_counter()
                 with engine.connect() as conn:
-                    conn.execute(text("SELECT 1"))
+                    conn.execute(query)
                 stages[key].samples.append(_ms(start))
-        except Exception as exc:
-            if isinstance(exc, NeondoctorError):
-                raise
-            raise _classify_driver_error(getattr(exc, "orig", None) or exc) from None
-        finally:
+    except Exception as exc:
+        if isinstance(exc, NeondoctorError):
+            raise
+        raise _classify_driver_error(getattr(exc, "orig", None) or exc) from None
+    finally:
+        for engine in engines.values():
             engine.dispose()
 
 

@@ -101,6 +101,31 @@ def prefilter_anchors(literals: Sequence[str]) -> tuple[bytes, ...]:
     return tuple(sorted(lit for lit in lits if not any(o != lit and o in lit for o in lits)))
 
 
+def compile_prefilter(anchors: Sequence[bytes], sample: bytes) -> list[re.Pattern[bytes]]:
+    """Few regexes that together find every anchor, each starting with one rare byte.
+
+    `bytes.find` per anchor costs one pass over the chunk per anchor (~90 of them). Instead each
+    anchor is keyed on its rarest byte in `sample` (the start of the log itself), and the anchors
+    sharing that byte become one alternation `b(?:cd(?<=abcd)|...)`: `re` skips to that byte with a
+    tight C loop, so the cost is one pass per distinct byte (~20) plus a little per occurrence.
+    """
+    freq = [0] * 256
+    for byte in sample.lower():
+        freq[byte] += 1
+    chosen: dict[int, list[tuple[bytes, int]]] = {}
+    for anchor in anchors:
+        # the rarest byte; among equally rare ones, one another anchor already uses (fewer passes)
+        k = min(range(len(anchor)), key=lambda i: (freq[anchor[i]], anchor[i] not in chosen, -i))
+        chosen.setdefault(anchor[k], []).append((anchor, k))
+    patterns = []
+    for byte, items in sorted(chosen.items()):
+        # the rest after the key byte is checked first (fails fast); the lookbehind then confirms
+        # that the whole anchor ends here
+        alts = sorted(re.escape(a[i + 1:]) + (b"(?<=" + re.escape(a) + b")" if i else b"") for a, i in items)
+        patterns.append(re.compile(re.escape(bytes([byte])) + b"(?:" + b"|".join(alts) + b")"))
+    return patterns
+
+
 class Progress:
     """A progress line on a terminal, drawn only once the scan has taken more than a second."""
 
@@ -195,6 +220,7 @@ class _Scanner:
         self.matcher = matcher
         self.result = result
         self.anchors = prefilter_anchors(matcher.literals)
+        self.patterns: list[re.Pattern[bytes]] | None = None  # built from the first block's bytes
         # A condition without a literal cannot be pre-filtered: every line is a candidate then.
         self.unfiltered = not self.anchors or any(
             not cond.literals for book in matcher.runbooks for cond in book.conditions
@@ -215,14 +241,17 @@ class _Scanner:
                 start = end + 1
             return out
         low = block.lower()
+        if self.patterns is None:
+            self.patterns = compile_prefilter(self.anchors, low[:65536])
         found: dict[int, int] = {}
-        for anchor in self.anchors:
-            i = low.find(anchor)
-            while i >= 0:
+        for pattern in self.patterns:
+            hit = pattern.search(low)
+            while hit:
+                i = hit.start()
                 start = low.rfind(b"\n", 0, i) + 1
                 end = low.find(b"\n", i)
                 found[start] = end
-                i = low.find(anchor, end)
+                hit = pattern.search(low, end)
         return sorted(found.items())
 
     def feed(self, block: bytes, base_line: int) -> None:
