@@ -23,6 +23,7 @@ _TAGS = re.compile(r"</?(?:p|div|pre|code|span)(?:\s[^<>]{0,200})?>", re.IGNOREC
 _COMPOSE = re.compile(r"^[\w.-]{1,64}\s{0,20}\|\s?", re.MULTILINE)
 # syslog: `Jan  2 03:04:05 host prog[123]: `, ISO timestamps with an optional level.
 _SYSLOG = re.compile(r"^[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d \S{1,100} [\w./-]{1,100}(?:\[\d{1,10}\])?: ", re.MULTILINE)
+_ESCAPES = ("&", "\x1b", "\\", "\x00")
 _JSON_KEYS = ("message", "msg", "error", "err", "exception", "exc_info", "stack", "stack_trace", "detail", "log",
               "event", "textPayload")
 
@@ -113,7 +114,11 @@ class Matcher:
     def match_line(self, line: str) -> Match | None:
         """For scanning a log line by line: the pre-filter runs on the raw line first."""
         if not self.might_match(line):
-            return None
+            # Escapes (HTML entities, ANSI codes, JSON \u sequences, NULs) can hide a literal: undo them first.
+            if not any(c in line for c in _ESCAPES):
+                return None
+            clean = normalise(line)
+            return self._match_clean(clean) if self.might_match(clean) else None
         return self._match_clean(normalise(line))
 
     def scan(self, lines: Iterable[str]) -> Iterable[tuple[int, Match]]:

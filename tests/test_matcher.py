@@ -111,3 +111,11 @@ def test_golden_survives_surrounding_noise(path: Path, prefix: str, suffix: str)
         return
     found = _MATCHER.match(f"{prefix}\n{case['input']}\n{suffix}")
     assert found is not None and found.runbook.id == case["expected"]
+
+
+def test_match_line_sees_through_escapes(matcher: Matcher) -> None:
+    for line in ['<p>FATAL: role &quot;bob&quot; does not exist</p>',
+                 '{"msg": "FATAL: role \\u0022bob\\u0022 does not exist"}',
+                 'FATAL: pass\x1b[0mword authentication failed for user "x"']:
+        found = matcher.match_line(line)
+        assert found is not None and found.runbook.id == "auth-failure", line
