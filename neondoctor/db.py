@@ -68,6 +68,10 @@ def normalize_url(raw: str) -> tuple[ParsedUrl, str]:
     if driver not in SUPPORTED_DRIVERS:
         raise ConfigError(f"neondoctor.db builds sync engines for {' or '.join(SUPPORTED_DRIVERS)}; "
                           f"the URL names +{driver}")
+    from neondoctor.audit import driver_installed
+
+    if not driver_installed(driver):
+        raise ConfigError(f"driver {driver} is not installed: pip install {'psycopg2-binary' if driver == 'psycopg2' else 'psycopg[binary]'}")
     return parsed, driver
 
 

@@ -97,9 +97,14 @@ def test_url_from_database_url_env(lab: LabCluster, monkeypatch: pytest.MonkeyPa
         db.create_engine()
 
 
-def test_unsupported_driver_is_a_config_error() -> None:
+def test_unsupported_or_missing_driver_is_a_config_error() -> None:
+    from neondoctor.audit import driver_installed
+
     with pytest.raises(ConfigError, match="asyncpg"):
         db.create_engine("postgresql+asyncpg://u@localhost/db")
+    if not driver_installed("psycopg"):
+        with pytest.raises(ConfigError, match="psycopg is not installed"):
+            db.create_engine("postgresql+psycopg://u@localhost/db")
 
 
 # ------------------------------------------------------------------ health, sessions
