@@ -49,7 +49,11 @@ def render_text(report: Any) -> str:
     vwidth = min(40, max(len(str(p.value if p.value is not None else "-")) for p in report.parts))
     for part in report.parts:
         value = part.value if part.value is not None else "-"
-        lines.append(f"  {part.name:<{width}}  {value:<{vwidth}}  {part.controls}")
+        if len(value) > vwidth:  # a long host: its explanation goes on the next line
+            lines.append(f"  {part.name:<{width}}  {value}")
+            lines.append(f"  {'':<{width}}  {'':<{vwidth}}  {part.controls}")
+        else:
+            lines.append(f"  {part.name:<{width}}  {value:<{vwidth}}  {part.controls}")
     lines.append("")
     if not report.findings:
         lines.append("No findings.")
