@@ -115,6 +115,9 @@ def repo_root(path: str | Path | None = None) -> Path:
         raise ConfigError(f"{start} is not a directory")
     proc = _git(start, "rev-parse", "--show-toplevel", check=False)
     if proc.returncode != 0:
+        if "dubious ownership" in proc.stderr:
+            raise ConfigError(f"git refuses {start}: dubious ownership (the repository belongs to another user); "
+                              f"git config --global --add safe.directory {start}")
         raise ConfigError(f"{start} is not inside a git repository (secrets audits a git work tree)")
     return Path(proc.stdout.strip())
 
