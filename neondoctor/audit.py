@@ -125,7 +125,7 @@ def audit_url(url: ParsedUrl, *, libpq_version: int | None = None,
     audit = UrlAudit(url=url, effective_driver=driver, parts=_parts(url, driver))
     if driver in ("psycopg2", "psycopg2cffi") and libpq_version is None:
         libpq_version = psycopg2_libpq_version()
-    checks = (_scheme, _driver, _password, _tls, _channel_binding, _neon, _asyncpg, _timeout)
+    checks = (_scheme, _driver, _password, _tls, _verify, _channel_binding, _neon, _asyncpg, _timeout, _hosts)
     found: list[Finding] = []
     for check in checks:
         found.extend(check(url, driver, sa_version, libpq_version))
@@ -211,6 +211,28 @@ def _tls(url: ParsedUrl, driver: str, *_: Any) -> list[Finding]:
         return [Finding("url.sslmode-weak", severity,
                         f"{key}={mode} for a remote host may connect without TLS; use {key}=require or verify-full")]
     return []
+
+
+def _verify(url: ParsedUrl, driver: str, *_: Any) -> list[Finding]:
+    mode = url.query.get("sslmode")
+    if driver == "asyncpg" or mode not in ("verify-ca", "verify-full") or "sslrootcert" in url.query:
+        return []
+    return [Finding("url.sslrootcert-missing", "info",
+                    f"sslmode={mode} without sslrootcert reads ~/.postgresql/root.crt and fails when it is absent; "
+                    "for a public CA (Neon) use sslrootcert=system (libpq 16+)")]
+
+
+def _hosts(url: ParsedUrl, *_: Any) -> list[Finding]:
+    from neondoctor.url import _SCHEME, _split_authority
+
+    match = _SCHEME.match(url.raw)
+    authority = _split_authority(url.raw[match.end():])[0] if match else ""
+    hostport = authority.rpartition("@")[2]
+    if "," not in hostport:
+        return []
+    return [Finding("url.multiple-hosts", "info",
+                    f"{hostport.count(',') + 1} hosts: libpq tries them in order (target_session_attrs picks one); "
+                    f"neondoctor's own probes use the first, {url.host}")]
 
 
 def _channel_binding(url: ParsedUrl, driver: str, _sa: str | None, libpq: int | None) -> list[Finding]:

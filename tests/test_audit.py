@@ -47,6 +47,12 @@ CASES: list[tuple[str, str, dict[str, str], set[str]]] = [
      {"url.asyncpg-libpq-params": "critical"}, {"url.channel-binding-no-tls"}),
     ("asyncpg ssl=require", "postgresql+asyncpg://u:pw@db.example.com/d?ssl=require&timeout=10",
      {}, {"url.asyncpg-libpq-params", "url.sslmode-missing", "url.connect-timeout-missing"}),
+    ("verify-full without root cert", "postgresql+psycopg2://u:pw@db.example.com/d?sslmode=verify-full"
+     "&connect_timeout=10", {"url.sslrootcert-missing": "info"}, {"url.sslmode-weak"}),
+    ("verify-full with system roots", "postgresql+psycopg2://u:pw@db.example.com/d?sslmode=verify-full"
+     "&sslrootcert=system&connect_timeout=10", {}, {"url.sslrootcert-missing"}),
+    ("multiple hosts", "postgresql+psycopg2://u:pw@db1.example.com:5432,db2.example.com:5433/d?sslmode=require"
+     "&connect_timeout=10&target_session_attrs=read-write", {"url.multiple-hosts": "info"}, set()),
     ("no connect_timeout", "postgresql+psycopg2://u:pw@db.example.com/d?sslmode=require",
      {"url.connect-timeout-missing": "warn"}, set()),
     ("connect_timeout=0", "postgresql+psycopg2://u:pw@db.example.com/d?sslmode=require&connect_timeout=0",
