@@ -26,10 +26,11 @@ def _read_paste(text: str | None, file: str | None) -> str:
             raise ConfigError(f"cannot read --file {file}: {exc.strerror or exc}") from None
     if text is not None and text != "-":
         return text
-    stdin = click.get_text_stream("stdin")
+    stdin = click.get_binary_stream("stdin")
     if stdin.isatty():
         raise ConfigError("no error given: pass it as TEXT, with --file PATH, or pipe it on stdin")
-    return stdin.read()
+    # A paste may hold bytes that are not UTF-8 (a log cut mid-character): keep going, never crash.
+    return stdin.read().decode("utf-8", errors="replace")
 
 
 def _scan_log(path: str, text: str | None, file: str | None, runbooks_dirs: tuple[str, ...], as_json: bool) -> None:
