@@ -195,3 +195,21 @@ def test_cli_log_bad_input_exit_2(cli, args, needle) -> None:  # type: ignore[no
     assert result.returncode == 2
     assert needle in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_progress_is_drawn_only_after_the_delay(tmp_path: Path, matcher: Matcher) -> None:
+    import io
+
+    path = _write(tmp_path, TRACEBACK_LOG * 50)
+    quiet = io.StringIO()
+    scan(path, matcher, chunk_size=256, progress_stream=quiet)  # default: only after 1 s
+    assert quiet.getvalue() == ""
+
+    from neondoctor.logscan import Progress
+
+    stream = io.StringIO()
+    bar = Progress(stream, total=1000, delay=0.0)
+    bar.update(500)
+    assert "scanning [" in stream.getvalue() and "50%" in stream.getvalue()
+    bar.finish()
+    assert stream.getvalue().endswith("\r")

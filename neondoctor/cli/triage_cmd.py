@@ -77,14 +77,14 @@ def triage(text: str | None, file: str | None, as_json: bool, no_probes: bool, r
 
     Example: neondoctor triage "FATAL: password authentication failed for user \\"app\\""
     """
+    if log_path is not None:
+        _scan_log(log_path, text, file, runbooks_dirs, as_json)  # exits; needs none of the walk's modules
     from neondoctor.errors import ConfigError
     from neondoctor.render_triage import to_json, to_text
     from neondoctor.runbook import load_runbooks
     from neondoctor.triage import TriageOptions
     from neondoctor.triage import triage as run_triage
 
-    if log_path is not None:
-        _scan_log(log_path, text, file, runbooks_dirs, as_json)
     interactive = not as_json and sys.stdin.isatty() and sys.stdout.isatty() and text != "-"
     if engine_ref is not None and not re.fullmatch(r"[\w.]+:[\w.]+", engine_ref):
         raise ConfigError(f"--engine must be module:attribute (e.g. myapp.db:engine), got {engine_ref!r}")
