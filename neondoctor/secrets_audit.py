@@ -34,6 +34,7 @@ MIN_SECRET_LENGTH = 4  # shorter values in a URL are examples ("u:pw@"), not cre
 _DSN_SECRET = re.compile(r"(?i)\bpassword=(?P<q>['\"]?)(?P<secret>[^\s'\";,&`)]{1,512})")
 _DSN_BEFORE = re.compile(r"\b[A-Za-z_]+=[^\s,()=]+\s+$")
 _DSN_AFTER = re.compile(r"^['\"]?\s+[A-Za-z_]+=[^\s,()]")
+_CODE_EXPRESSION = re.compile(r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+")
 _PGPASSWORD = re.compile(r"(?i)\bPGPASSWORD[=:](?P<q>['\"]?)(?P<secret>[^\s'\";,&`)]{1,512})")
 # KEY=value lines in .env.example whose key names a secret.
 _ENV_LINE = re.compile(r"^\s*(?:export\s+)?(?P<key>[A-Za-z_][A-Za-z0-9_]*)\s*=\s*(?P<value>.*?)\s*$")
@@ -157,6 +158,9 @@ def scan_text(text: str) -> list[tuple[int, str, list[tuple[int, int]]]]:
                 spans.append(match.span("secret"))
                 kind = kind or "key=value DSN"
         for match in _PGPASSWORD.finditer(line):
+            # PGPASSWORD=cfg.db_password in code is an expression that reads a secret, not one.
+            if not match.group("q") and _CODE_EXPRESSION.fullmatch(match.group("secret")):
+                continue
             if not is_placeholder(match.group("secret")):
                 spans.append(match.span("secret"))
                 kind = kind or "PGPASSWORD"

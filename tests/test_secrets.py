@@ -172,3 +172,10 @@ def test_code_is_not_taken_for_a_credential(line: str) -> None:
     from neondoctor.secrets_audit import scan_text
 
     assert scan_text(line) == []
+
+
+def test_pgpassword_read_from_an_attribute_is_not_a_secret() -> None:
+    from neondoctor.secrets_audit import scan_text
+
+    assert scan_text("env = dict(PGPASSWORD=cluster.state.app_password)") == []
+    assert scan_text("PGPASSWORD=" + "s3cretValue9 psql -h db") != []
