@@ -213,3 +213,17 @@ def test_progress_is_drawn_only_after_the_delay(tmp_path: Path, matcher: Matcher
     assert "scanning [" in stream.getvalue() and "50%" in stream.getvalue()
     bar.finish()
     assert stream.getvalue().endswith("\r")
+
+
+def test_prefilter_finds_every_anchor_whatever_the_sample(matcher: Matcher) -> None:
+    """The rare-byte regexes must find each literal, however the passes were grouped."""
+    from neondoctor.logscan import compile_prefilter
+
+    anchors = prefilter_anchors(matcher.literals)
+    for sample in (b"", TRACEBACK_LOG.encode(), b"zzzz qqqq 0000 " * 100):
+        patterns = compile_prefilter(anchors, sample)
+        assert len(patterns) < len(anchors)
+        for anchor in anchors:
+            text = b"2026-11-24 INFO x " + anchor + b" y\n"
+            assert any(p.search(text) for p in patterns), (anchor, sample[:20])
+        assert not any(p.search(b"2026-11-24T10:00:00Z INFO web: GET /health 200 3.1ms\n") for p in patterns)
