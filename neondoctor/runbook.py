@@ -423,7 +423,9 @@ def load_runbooks(extra_dirs: list[str | Path] | tuple[str | Path, ...] = (), *,
         if not p.is_dir():
             problems.add(p, "(dir)", "runbooks directory does not exist")
             continue
-        dirs.append(p)
+        # The same directory named twice (e.g. the shipped one) is read once, not reported as duplicates.
+        if p.resolve() not in {x.resolve() for x in dirs}:
+            dirs.append(p)
     books: list[Runbook] = []
     for d in dirs:
         files = runbook_files(d)

@@ -161,3 +161,11 @@ def test_all_operator_and_contains_tolerate_wrapping(tmp_path: Path) -> None:
     assert matcher.match("pool exhausted") is None
     (tmp_path / "all.yaml").write_text(GOOD)
     assert Matcher(validate_dir(tmp_path)).match("KABOOM\n   happened").text == "KABOOM happened"
+
+
+def test_validating_the_shipped_directory_itself_is_clean(cli: Any) -> None:
+    from neondoctor.runbook import shipped_runbooks_dir
+
+    result = cli("runbooks", "validate", str(shipped_runbooks_dir()))
+    assert result.returncode == 0, result.stderr
+    assert "6 runbook(s) valid" in result.stdout
