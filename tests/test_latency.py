@@ -140,3 +140,13 @@ def test_percentile() -> None:
     assert percentile([1.0, 2.0, 3.0, 4.0], 50) == 2.5
     assert percentile([5.0, 1.0, 3.0], 10) == pytest.approx(1.4)
     assert percentile([1.0, 2.0, 3.0, 4.0, 5.0], 90) == pytest.approx(4.6)
+
+
+def test_breakdown_on_every_server_version(cli, lab) -> None:  # type: ignore[no-untyped-def]
+    url = lab.url(driver=None)  # a bare postgresql://: neondoctor's engines use psycopg2 for it
+    result = cli("latency", "--rounds", "1", "--json", env={"DATABASE_URL": url})
+    assert result.returncode == 0, result.stderr
+    assert lab.state.app_password not in result.stdout + result.stderr
+    doc = json.loads(result.stdout)
+    assert doc["stages"]["pooled_pre_ping"]["median_ms"] > 0
+    assert doc["stages"]["connect"]["median_ms"] > 0
