@@ -8,8 +8,9 @@
 
 The sequence stops at the first failure (later steps are `skipped`). Marker rows carry a unique
 run token, so concurrent CI jobs never touch each other's rows; they are removed in `finally`, and
-markers an interrupted run left behind (older than an hour) are removed by the next run. No row
-the sequence did not create is ever written.
+markers an interrupted run left behind are removed by the next run: on PostgreSQL as soon as the
+run's liveness lock is free (see RunLiveness), on SQLite once they are an hour old. No row the
+sequence did not create is ever written.
 
 Run as `python -m neondoctor.sanity` this module is the child of step 5: it reads the URL and the
 token from the environment (never argv, which `ps` shows to every user) and prints one JSON line.
@@ -235,11 +236,60 @@ def new_token(now: float | None = None) -> str:
 
 
 def is_stale_token(value: str, now: float | None = None) -> bool:
-    """A marker an interrupted run left behind: neondoctor's exact token shape, older than an hour."""
+    """SQLite: a marker an interrupted run left behind: neondoctor's exact token shape, an hour old."""
     match = _TOKEN_RE.match(value or "")
     if not match:
         return False
     return int(match.group("ts")) < (now if now is not None else time.time()) - LEFTOVER_AGE
+
+
+# Namespace of the per-run liveness locks (two-key advisory locks: this key, hashtext(token)).
+_LIVENESS_CLASS = 0x6E64
+
+
+class RunLiveness:
+    """On PostgreSQL a run holds a session advisory lock named after its token while its markers
+    exist. A marker whose lock is free belongs to a run that is gone (killed, or its server
+    restarted), so the next run can remove it at once instead of waiting for it to age."""
+
+    def __init__(self, target: Target) -> None:
+        self._enabled = target.is_postgres
+        self._conn: Connection | None = None
+        self._token = ""
+
+    def hold(self, engine: Engine, token: str) -> None:
+        from sqlalchemy import text
+
+        if not self._enabled or self._conn is not None:
+            return
+        self._token = token
+        self._conn = engine.connect()
+        self._conn.execute(text("SELECT pg_advisory_lock(:c, hashtext(:t))"), {"c": _LIVENESS_CLASS, "t": token})
+        self._conn.commit()  # the session lock outlives the transaction
+
+    def release(self) -> None:
+        from sqlalchemy import text
+
+        if self._conn is None:
+            return
+        try:
+            self._conn.execute(text("SELECT pg_advisory_unlock(:c, hashtext(:t))"),
+                               {"c": _LIVENESS_CLASS, "t": self._token})
+            self._conn.commit()
+        except Exception:
+            self._conn.invalidate()  # the server is gone: so is the lock
+        finally:
+            self._conn.close()
+            self._conn = None
+
+
+def run_is_gone(conn: Connection, token: str) -> bool:
+    """PostgreSQL: nobody holds the token's liveness lock (try it, and let it go at once)."""
+    from sqlalchemy import text
+
+    got = conn.execute(text("SELECT pg_try_advisory_xact_lock(:c, hashtext(:t))"),
+                       {"c": _LIVENESS_CLASS, "t": token}).scalar()
+    return bool(got)
 
 
 _MARKER_METADATA: MetaData | None = None
@@ -331,6 +381,9 @@ class MarkerStore:
 
             column = Category.name  # type: ignore[assignment]
         found = conn.execute(select(column).where(column.startswith(MARKER_PREFIX, autoescape=True))).scalars()
+        if conn.dialect.name == "postgresql":
+            # A marker is stale as soon as its run is gone; concurrent live runs keep theirs.
+            return [t for t in found if _TOKEN_RE.match(t) and run_is_gone(conn, t)]
         return [t for t in found if is_stale_token(t)]
 
 
@@ -428,6 +481,7 @@ def run_sanity(
                           metadata=metadata_spec or BUDGET_SPEC, token=new_token())
     store = MarkerStore(mode)
     engine = make_engine(target, timeout=timeout)
+    liveness = RunLiveness(target)
     started = time.perf_counter()
     created = False
     try:
@@ -435,7 +489,8 @@ def run_sanity(
             ("health", lambda r: _health(engine, r)),
             ("schema", lambda r: _schema(engine, target, metadata, r)),
             ("tables", lambda r: _tables(engine, metadata, r)),
-            ("round_trip", lambda r: _round_trip(engine, target, store, report.token, r)),
+            ("round_trip", lambda r: (liveness.hold(engine, report.token),
+                                      _round_trip(engine, target, store, report.token, r))),
             ("restart", lambda r: _restart(target, mode, report.token, r, child_timeout, timeout)),
         ]
         for name, action in steps:
@@ -454,6 +509,7 @@ def run_sanity(
     finally:
         if created:
             report.cleanup = _cleanup(engine, store, report.token)
+        liveness.release()
         engine.dispose()
         report.duration_ms = (time.perf_counter() - started) * 1000
     return report
@@ -578,7 +634,7 @@ def _cleanup(engine: Engine, store: MarkerStore, token: str) -> str:
         with Session(engine) as session, session.begin():
             removed = store.remove(session.connection(), [token])
         return f"removed {removed} marker rows"
-    except Exception as exc:  # the server may be gone; the next run removes leftovers after an hour
+    except Exception as exc:  # the server may be gone; a later run removes the leftovers
         return f"could not remove marker rows (a later run will): {error_text(exc)}"
 
 

@@ -197,11 +197,20 @@ def test_leftovers_of_an_interrupted_run_are_removed(lab_primary: LabCluster, ne
     lab_primary.execute("INSERT INTO expenses (amount, spent_on, description, category_id) "
                         "SELECT 0.01, CURRENT_DATE, name, id FROM categories WHERE name = %s", (stale,), database=db)
 
-    report = run_sanity(url)
+    # The in-flight job is alive: it holds its run's liveness lock, as run_sanity does.
+    alive = lab_primary.connect(database=db)
+    with alive.cursor() as cur:
+        cur.execute("SELECT pg_advisory_lock(%s, hashtext(%s))", (0x6E64, recent))
+    try:
+        report = run_sanity(url)
+    finally:
+        alive.close()
     assert report.passed
     assert "removed 2 leftover marker rows" in report.step("round_trip").detail
     names = {r[0] for r in lab_primary.execute("SELECT name FROM categories", database=db)}
     assert names == {recent, "neondoctor-sanity:0000000001:hand-made"}
+    # Once that job is gone (its session closed), the next run removes its marker too.
+    assert "removed 1 leftover marker rows" in run_sanity(url).step("round_trip").detail
 
 
 def test_a_user_row_referencing_a_leftover_marker_keeps_it(lab_primary: LabCluster, new_db: NewDb) -> None:
@@ -262,10 +271,55 @@ def test_server_stopped_between_round_trip_and_restart(make_cluster: Callable[..
                                  "round_trip": "passed", "restart": "failed"}
     assert "Connection refused" in report.step("restart").detail
     assert report.cleanup.startswith("could not remove marker rows")
-    # Back up: the marker of the interrupted run is still there (the next run removes it after an hour).
+    # Back up: the marker of the interrupted run is still there until the next run, which sees that
+    # its run is gone (its liveness lock died with the server) and removes it.
     cluster.start()
     assert int(cluster.execute("SELECT count(*) FROM categories", database="neondoctor_lab")[0][0]) == 1
+    again = run_sanity(url)
+    assert again.passed
+    assert "removed 2 leftover marker rows" in again.step("round_trip").detail  # its category + expense
+    assert int(cluster.execute("SELECT count(*) FROM categories", database="neondoctor_lab")[0][0]) == 0
+    assert int(cluster.execute("SELECT count(*) FROM expenses", database="neondoctor_lab")[0][0]) == 0
+
+
+def test_server_killed_mid_run_then_restarted(make_cluster: Callable[..., LabCluster]) -> None:
+    """A crash (immediate shutdown) after the round trip: the next run passes and leaves nothing."""
+    cluster = make_cluster()
+    url = cluster.app_url()
+    conn = cluster.connect(user="app", database="neondoctor_lab")
+    with conn.cursor() as cur:
+        cur.execute("CREATE TABLE user_notes (id int primary key, body text)")
+        cur.execute("INSERT INTO user_notes VALUES (1, 'keep me'), (2, 'and me')")
+    conn.close()
+
+    def crash(step: str, _report: SanityReport) -> None:
+        if step == "round_trip":
+            cluster.kill()
+
+    assert not run_sanity(url, after_step=crash).passed
+    cluster.start()
     assert run_sanity(url).passed
+    rows = cluster.execute("SELECT id, body FROM user_notes ORDER BY id", database="neondoctor_lab")
+    assert rows == [(1, "keep me"), (2, "and me")]
+    for table in ("categories", "expenses"):
+        assert cluster.execute(f"SELECT count(*) FROM {table}", database="neondoctor_lab") == [(0,)]
+
+
+def test_a_live_concurrent_run_keeps_its_marker(lab_primary: LabCluster, new_db: NewDb) -> None:
+    """Another run's marker is removed only when that run is gone, whatever its age."""
+    url = lab_primary.app_url(database=new_db())
+    seen: dict[str, str] = {}
+
+    def nested(step: str, report: SanityReport) -> None:
+        if step == "round_trip":
+            inner = run_sanity(url)  # runs while the outer run holds its marker and its lock
+            seen["inner"] = inner.step("round_trip").detail
+            seen["passed"] = str(inner.passed)
+
+    outer = run_sanity(url, after_step=nested)
+    assert outer.passed, outer.step("restart").detail
+    assert seen["passed"] == "True"
+    assert "leftover" not in seen["inner"]
 
 
 def _no_create_role(cluster: LabCluster, password: str) -> str:
