@@ -392,7 +392,8 @@ def _load_file(path: Path, problems: _Problems) -> Runbook | None:
     if key in _CACHE:
         return _CACHE[key]
     try:
-        data = yaml.safe_load(text)
+        # libyaml's loader when present: several times faster, and triage start-up waits on it.
+        data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # noqa: S506
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}" if mark else "(file)"

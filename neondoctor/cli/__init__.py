@@ -9,7 +9,6 @@ from __future__ import annotations
 import importlib
 import os
 import sys
-import traceback
 from typing import Any
 
 import click
@@ -122,6 +121,8 @@ class NeondoctorGroup(click.Group):
             ctx.exit(130)
         except Exception as exc:  # a bug: still one redacted line, never a bare traceback
             if os.environ.get("NEONDOCTOR_DEBUG"):
+                import traceback
+
                 click.echo(redact(traceback.format_exc()), err=True)
             click.echo(
                 f"neondoctor: internal error: {type(exc).__name__}: {redact(str(exc))} "

@@ -6,7 +6,6 @@ Uses importlib.util.find_spec only, so it works when no driver at all is importa
 from __future__ import annotations
 
 import importlib.util
-from importlib import metadata
 from typing import Any
 
 from neondoctor.probes.base import Probe, ProbeContext, ProbeResult, importable, need_url
@@ -24,6 +23,8 @@ DRIVER_MODULES: dict[str, tuple[str, str]] = {
 
 def default_driver() -> str:
     """What SQLAlchemy picks for a bare postgresql://: psycopg2 up to 2.0, psycopg (3) from 2.1."""
+    from importlib import metadata  # costs ~10 ms: only when a probe asks, never at start-up
+
     try:
         parts = metadata.version("sqlalchemy").split(".")
         major, minor = int(parts[0]), int(parts[1])
