@@ -393,7 +393,7 @@ def _load_file(path: Path, problems: _Problems) -> Runbook | None:
         return _CACHE[key]
     try:
         # libyaml's loader when present: several times faster, and triage start-up waits on it.
-        data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # noqa: S506
+        data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}" if mark else "(file)"
