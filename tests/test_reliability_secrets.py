@@ -23,6 +23,7 @@ from neondoctor.cli import cli
 from neondoctor.lab import LabCluster, free_port
 
 ROLE = "propleak"
+DATABASE = "propleak_db"
 
 # Passwords with URL-special characters, percent-encoded look-alikes, unicode, and text that
 # looks like other URL parts. PostgreSQL forbids NUL; very short ones would mask ordinary words.
@@ -39,8 +40,11 @@ def _forms(password: str) -> set[str]:
 
 @pytest.fixture(scope="module")
 def role(lab_primary: LabCluster) -> LabCluster:
+    lab_primary.execute(f"DROP DATABASE IF EXISTS {DATABASE}")
     lab_primary.execute(f"DROP ROLE IF EXISTS {ROLE}")
-    lab_primary.create_role(ROLE, "initial-Pw-123", grants=("app", "pg_monitor"))
+    lab_primary.create_role(ROLE, "initial-Pw-123", grants=("pg_monitor",))
+    # A database of its own: tables other tests' roles created elsewhere are not its to write.
+    lab_primary.execute(f"CREATE DATABASE {DATABASE} OWNER {ROLE}")
     return lab_primary
 
 
@@ -74,8 +78,8 @@ def test_generated_password_never_leaks(password: str, log_format: str, role: La
     with conn.cursor() as cur:
         cur.execute(f"ALTER ROLE {ROLE} PASSWORD %s", (password,))
     conn.close()
-    good = role.url(user=ROLE, password=password)
-    bad = role.url(user=ROLE, password=password, port=free_port())
+    good = role.url(user=ROLE, password=password, database=DATABASE)
+    bad = role.url(user=ROLE, password=password, database=DATABASE, port=free_port())
 
     log = tmp_path / "app.log.gz"
     with gzip.open(log, "wt") as fh:
