@@ -103,8 +103,12 @@ class Matcher:
         return self._match_clean(clean)
 
     def _match_clean(self, clean: str) -> Match | None:
+        lowered = clean.lower()
         for book in self.runbooks:
             for cond in book.conditions:
+                # A condition whose literals are all absent cannot match: skip it without compiling.
+                if cond.literals and not any(lit in lowered for lit in cond.literals):
+                    continue
                 found = cond.pattern.search(clean)
                 if found:
                     matched = found.group(found.lastindex or 0) if cond.operator == "all" else found.group(0)

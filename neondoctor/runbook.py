@@ -55,8 +55,12 @@ class Condition:
     name: str
     operator: str
     value: str | tuple[str, ...]
-    pattern: re.Pattern[str]
+    regex: str  # the compiled form's source; compiled on first use (start-up pays only for what runs)
     literals: tuple[str, ...]  # lower-case literals, one of which occurs in any text the pattern matches
+
+    @property
+    def pattern(self) -> re.Pattern[str]:
+        return re.compile(self.regex, re.IGNORECASE)  # re's own cache makes repeated calls cheap
 
     @property
     def source(self) -> str:
@@ -247,7 +251,7 @@ def _condition(raw: Any, where: str, path: Path, problems: _Problems) -> Conditi
             source = value
             literals = regex_literals(value)
     try:
-        compiled = re.compile(source, re.IGNORECASE)
+        re.compile(source, re.IGNORECASE)
     except re.error as exc:
         problems.add(path, f"{where}.{op}", f"regex does not compile: {exc}")
         return None
@@ -256,7 +260,7 @@ def _condition(raw: Any, where: str, path: Path, problems: _Problems) -> Conditi
     if _nested_quantifier(sre.parse(source)):
         problems.add(path, f"{where}.{op}", "nested quantifier (e.g. `(a+)+`) risks catastrophic backtracking")
         return None
-    return Condition(name=str(name), operator=op, value=value_t, pattern=compiled, literals=literals)
+    return Condition(name=str(name), operator=op, value=value_t, regex=source, literals=literals)
 
 
 def _freeze(value: Any) -> Any:
@@ -380,6 +384,56 @@ def parse_runbook(data: Any, path: Path, problems: _Problems) -> Runbook | None:
 _CACHE: dict[str, Runbook | None] = {}  # sha256 of (path, contents) -> parsed runbook
 
 
+def _disk_cache_dir() -> Path:
+    import os
+
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "neondoctor" / "runbooks"
+
+
+def _validator_fingerprint() -> str:
+    """What validation depends on besides the file: this module and the probe registry's code.
+    Any change to them invalidates every cached result."""
+    global _FINGERPRINT
+    if _FINGERPRINT is None:
+        digest = hashlib.sha256()
+        here = Path(__file__).resolve()
+        for source in (here, *sorted((here.parent / "probes").glob("*.py"))):
+            digest.update(source.read_bytes())
+        _FINGERPRINT = digest.hexdigest()
+    return _FINGERPRINT
+
+
+_FINGERPRINT: str | None = None
+
+
+def _read_disk_cache(key: str) -> Runbook | None:
+    import pickle
+
+    try:
+        with open(_disk_cache_dir() / f"{key}.pickle", "rb") as fh:
+            book = pickle.load(fh)
+    except Exception:  # missing, unreadable or stale: validate from scratch
+        return None
+    return book if isinstance(book, Runbook) else None
+
+
+def _write_disk_cache(key: str, book: Runbook) -> None:
+    import os
+    import pickle
+    import tempfile
+
+    try:
+        directory = _disk_cache_dir()
+        directory.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=directory, suffix=".tmp")
+        with os.fdopen(fd, "wb") as fh:
+            pickle.dump(book, fh, protocol=pickle.HIGHEST_PROTOCOL)
+        os.replace(tmp, directory / f"{key}.pickle")
+    except OSError:
+        pass  # a read-only home only costs speed
+
+
 def _load_file(path: Path, problems: _Problems) -> Runbook | None:
     import yaml
 
@@ -391,6 +445,13 @@ def _load_file(path: Path, problems: _Problems) -> Runbook | None:
     key = hashlib.sha256(f"{path}\0{text}".encode()).hexdigest()
     if key in _CACHE:
         return _CACHE[key]
+    # Validated results are kept on disk keyed on the file's contents and the validator's code, so
+    # a start-up does not re-parse every regex; any edit to either is a miss and validates again.
+    disk_key = hashlib.sha256(f"{_validator_fingerprint()}\0{key}".encode()).hexdigest()
+    cached = _read_disk_cache(disk_key)
+    if cached is not None:
+        _CACHE[key] = cached
+        return cached
     try:
         # libyaml's loader when present: several times faster, and triage start-up waits on it.
         data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
@@ -402,8 +463,9 @@ def _load_file(path: Path, problems: _Problems) -> Runbook | None:
     local = _Problems()
     book = parse_runbook(data, path, local)
     problems.items.extend(local.items)
-    if not local.items:
+    if not local.items and book is not None:
         _CACHE[key] = book  # only valid results are cached: problems are re-reported every time
+        _write_disk_cache(disk_key, book)
     return book
 
 

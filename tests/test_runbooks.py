@@ -169,3 +169,23 @@ def test_validating_the_shipped_directory_itself_is_clean(cli: Any) -> None:
     result = cli("runbooks", "validate", str(shipped_runbooks_dir()))
     assert result.returncode == 0, result.stderr
     assert "6 runbook(s) valid" in result.stdout
+
+
+def test_disk_cache_never_hides_an_edit(tmp_path: Path, cli: Any) -> None:
+    """Validated runbooks are cached on disk by content: a fresh process still sees every edit."""
+    cache = tmp_path / "cache"
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    good = ("id: replica-lag\ntitle: t\norder: 55\nmatch:\n  - {name: m, contains: conflict with recovery}\n"
+            "steps:\n  - {id: s1, cause: c, probe: tcp, fix: f}\n")
+    (mine / "r.yaml").write_text(good)
+    env = {"XDG_CACHE_HOME": str(cache)}
+    first = cli("triage", "--no-probes", "--runbooks-dir", str(mine), "ERROR: conflict with recovery", env=env)
+    assert first.returncode == 0, first.stderr
+    assert list((cache / "neondoctor" / "runbooks").glob("*.pickle"))
+    again = cli("triage", "--no-probes", "--runbooks-dir", str(mine), "ERROR: conflict with recovery", env=env)
+    assert again.returncode == 0 and "replica-lag" in again.stdout  # served from the cache
+    (mine / "r.yaml").write_text(good.replace("probe: tcp", "probe: no-such-probe"))
+    broken = cli("triage", "--no-probes", "--runbooks-dir", str(mine), "ERROR: conflict with recovery", env=env)
+    assert broken.returncode == 2
+    assert "no-such-probe" in broken.stderr
