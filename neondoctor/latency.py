@@ -10,21 +10,19 @@ import contextlib
 import math
 import socket
 import ssl
-import struct
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from neondoctor.errors import EXIT_UNREACHABLE, ConfigError, NeondoctorError
+from neondoctor.netcheck import ask_ssl, resolve
 from neondoctor.redaction import redact
 from neondoctor.url import ParsedUrl
 
 DEFAULT_ROUNDS = 5
 DEFAULT_TIMEOUT = 5.0  # seconds per step, like libpq's connect_timeout
 POOLED_SAMPLES_PER_ROUND = 5  # a checkout is ~1000x cheaper than a connect: more samples, same cost
-SSL_REQUEST = struct.pack("!ii", 8, 80877103)  # PostgreSQL SSLRequest packet
 
 # (key, label) in display order.
 STAGES: tuple[tuple[str, str], ...] = (
@@ -130,23 +128,12 @@ def _ms(start: float) -> float:
 
 
 def _resolve(host: str, port: int, timeout: float) -> list[tuple[Any, ...]]:
-    """getaddrinfo has no timeout of its own: run it in a daemon thread and stop waiting."""
-    result: dict[str, Any] = {}
-
-    def work() -> None:
-        try:
-            result["addrs"] = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-        except OSError as exc:
-            result["error"] = exc
-
-    thread = threading.Thread(target=work, daemon=True)
-    thread.start()
-    thread.join(timeout)
-    if thread.is_alive():
-        raise Unreachable(f"DNS lookup of {host} did not answer within {timeout:g}s")
-    if "error" in result:
-        raise Unreachable(f"DNS lookup of {host} failed: {result['error']}")
-    return result["addrs"]
+    try:
+        return resolve(host, port, timeout)
+    except TimeoutError:
+        raise Unreachable(f"DNS lookup of {host} did not answer within {timeout:g}s") from None
+    except OSError as exc:
+        raise Unreachable(f"DNS lookup of {host} failed: {exc}") from None
 
 
 def _tcp(addr: tuple[Any, ...], timeout: float) -> socket.socket:
@@ -182,8 +169,7 @@ def _tls(sock: socket.socket, host: str, timeout: float, ctx: ssl.SSLContext) ->
     """Send SSLRequest; on 'S' complete a TLS handshake (timed, not verified). False on 'N'."""
     sock.settimeout(timeout)
     try:
-        sock.sendall(SSL_REQUEST)
-        answer = sock.recv(1)
+        answer = ask_ssl(sock)
     except TimeoutError:
         raise Unreachable(
             f"the server accepted TCP but did not answer the SSLRequest within {timeout:g}s "

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import importlib.util
 import socket
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from neondoctor.netcheck import resolve
 from neondoctor.url import ParsedUrl
 
 CONFIRMED = "confirmed"
@@ -76,33 +76,9 @@ def need_url(ctx: ProbeContext) -> ProbeResult | None:
     return None
 
 
-def bounded(func: Callable[[], Any], timeout: float) -> Any:
-    """Run a blocking call (getaddrinfo has no timeout of its own) with a deadline; TimeoutError past it.
-
-    A daemon thread, so a call that never returns cannot keep the process from exiting.
-    """
-    box: dict[str, Any] = {}
-
-    def target() -> None:
-        try:
-            box["value"] = func()
-        except BaseException as exc:
-            box["error"] = exc
-
-    thread = threading.Thread(target=target, daemon=True, name="neondoctor-bounded")
-    thread.start()
-    thread.join(timeout)
-    if thread.is_alive():
-        raise TimeoutError(f"no answer within {timeout:g} s")
-    if "error" in box:
-        raise box["error"]
-    return box["value"]
-
-
 def open_socket(host: str, port: int, timeout: float) -> socket.socket:
     """A TCP connection to the first address of host, bounded in total by about `timeout` (+ resolution)."""
-    infos = bounded(lambda: socket.getaddrinfo(host, port, type=socket.SOCK_STREAM), timeout)
-    family, kind, proto, _, addr = infos[0]
+    family, kind, proto, _, addr = resolve(host, port, timeout)[0]
     sock = socket.socket(family, kind, proto)
     sock.settimeout(timeout)
     try:

@@ -5,12 +5,12 @@ from __future__ import annotations
 import socket
 from typing import Any
 
-from neondoctor.probes.base import Probe, ProbeContext, ProbeResult, bounded, need_url
+from neondoctor.netcheck import resolve as resolve_addrinfo
+from neondoctor.probes.base import Probe, ProbeContext, ProbeResult, need_url
 
 
 def resolve(host: str, port: int, timeout: float) -> list[str]:
-    infos = bounded(lambda: socket.getaddrinfo(host, port, type=socket.SOCK_STREAM), timeout)
-    return list(dict.fromkeys(str(info[4][0]) for info in infos))
+    return list(dict.fromkeys(str(info[4][0]) for info in resolve_addrinfo(host, port, timeout)))
 
 
 def run(ctx: ProbeContext, params: dict[str, Any]) -> ProbeResult:

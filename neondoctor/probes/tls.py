@@ -7,20 +7,18 @@ Sends PostgreSQL's SSLRequest packet over a raw socket and reads the one-byte an
 from __future__ import annotations
 
 import os
-import struct
 from pathlib import Path
 from typing import Any
 
+from neondoctor.netcheck import ask_ssl
 from neondoctor.probes.base import Probe, ProbeContext, ProbeResult, need_url, open_socket
 
-SSL_REQUEST = struct.pack("!ii", 8, 80877103)
 REQUIRES_TLS = ("require", "verify-ca", "verify-full")
 
 
 def server_tls_answer(host: str, port: int, timeout: float) -> bytes:
     with open_socket(host, port, timeout) as sock:
-        sock.sendall(SSL_REQUEST)
-        return sock.recv(1)
+        return ask_ssl(sock)
 
 
 def client_sslmode(query: dict[str, str]) -> tuple[str, str]:
