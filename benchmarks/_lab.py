@@ -14,7 +14,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from neondoctor.lab import LabCluster, LabSpec, find_install, temporary_cluster  # noqa: E402
+from neondoctor.lab.cluster import LabCluster, LabSpec, find_install, temporary_cluster  # noqa: E402
 
 NEONDOCTOR = [sys.executable, "-m", "neondoctor"]
 

@@ -16,7 +16,7 @@ import subprocess
 
 from _lab import NEONDOCTOR, env_with, header, lab_cluster
 
-from neondoctor.lab import APP_DATABASE, APP_USER
+from neondoctor.lab.cluster import APP_DATABASE, APP_USER
 
 
 def pgbench(cluster, seconds: int, *, connect: bool) -> float:  # type: ignore[no-untyped-def]

@@ -22,8 +22,8 @@ from pathlib import Path
 
 from _lab import NEONDOCTOR, REPO, env_with, header
 
-from neondoctor.matcher import Matcher
-from neondoctor.runbook import load_runbooks
+from neondoctor.triage.matcher import Matcher
+from neondoctor.triage.runbook import load_runbooks
 
 GOAL = 0.5
 ERROR_RATE = 0.001

@@ -1,4 +1,4 @@
-"""Fixtures: real PostgreSQL clusters from neondoctor.lab (the same code the CLI uses)."""
+"""Fixtures: real PostgreSQL clusters from neondoctor.lab.cluster (the same code the CLI uses)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import structlog
 
-from neondoctor.lab import LabCluster, LabSpec, PgInstall, find_installs
+from neondoctor.lab.cluster import LabCluster, LabSpec, PgInstall, find_installs
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")

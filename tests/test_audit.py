@@ -1,4 +1,4 @@
-"""The connection-string audit (neondoctor.audit) and `neondoctor url`."""
+"""The connection-string audit (neondoctor.audit.url_audit) and `neondoctor url`."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from neondoctor.audit import audit_url, driver_installed
+from neondoctor.audit.url_audit import audit_url, driver_installed
 from neondoctor.url import parse_url
 
 # Placeholder credentials only; the secret used in leak checks is built at run time.

@@ -14,7 +14,7 @@ from sqlalchemy import Engine, create_engine, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from neondoctor.budget import Base, Category, Expense, crud
+from neondoctor.app.budget import Base, Category, Expense, crud
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

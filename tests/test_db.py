@@ -1,4 +1,4 @@
-"""neondoctor.db, the engine factory, against real lab clusters."""
+"""neondoctor.app.db, the engine factory, against real lab clusters."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ import sqlalchemy
 from sqlalchemy import exc, text
 from structlog.testing import capture_logs
 
-from neondoctor import db
+from neondoctor.app import db
 from neondoctor.errors import ConfigError
-from neondoctor.lab import LabCluster, LabSpec, free_port
+from neondoctor.lab.cluster import LabCluster, LabSpec, free_port
 from neondoctor.log import configure_logging
 
 
@@ -98,7 +98,7 @@ def test_url_from_database_url_env(lab: LabCluster, monkeypatch: pytest.MonkeyPa
 
 
 def test_unsupported_or_missing_driver_is_a_config_error() -> None:
-    from neondoctor.audit import driver_installed
+    from neondoctor.audit.url_audit import driver_installed
 
     with pytest.raises(ConfigError, match="asyncpg"):
         db.create_engine("postgresql+asyncpg://u@localhost/db")

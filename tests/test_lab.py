@@ -1,4 +1,4 @@
-from neondoctor.lab import LabCluster, LabSpec
+from neondoctor.lab.cluster import LabCluster, LabSpec
 
 
 def test_lab_cluster_runs_scram_and_app_role(lab: LabCluster) -> None:

@@ -10,7 +10,7 @@ from typing import Any
 import psycopg2
 import pytest
 
-from neondoctor.lab import LabCluster, PgInstall
+from neondoctor.lab.cluster import LabCluster, PgInstall
 from neondoctor.settings import read_env_file
 from neondoctor.url import libpq_kwargs, parse_url
 

@@ -9,8 +9,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from neondoctor.lab import LabSpec, free_port
-from neondoctor.latency import percentile
+from neondoctor.lab.cluster import LabSpec, free_port
+from neondoctor.latency.measure import percentile
 
 SECRET = "Lat3ncy-Pw-q8Zr"  # distinctive, so its absence from output means something
 

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from neondoctor.errors import ConfigError
-from neondoctor.logscan import prefilter_anchors, scan
-from neondoctor.matcher import Matcher
-from neondoctor.runbook import load_runbooks
+from neondoctor.triage.logscan import prefilter_anchors, scan
+from neondoctor.triage.matcher import Matcher
+from neondoctor.triage.runbook import load_runbooks
 
 SECRET = "L0gScan-Pw-7hq"  # distinctive, so its absence from output means something
 
@@ -205,7 +205,7 @@ def test_progress_is_drawn_only_after_the_delay(tmp_path: Path, matcher: Matcher
     scan(path, matcher, chunk_size=256, progress_stream=quiet)  # default: only after 1 s
     assert quiet.getvalue() == ""
 
-    from neondoctor.logscan import Progress
+    from neondoctor.triage.logscan import Progress
 
     stream = io.StringIO()
     bar = Progress(stream, total=1000, delay=0.0)
@@ -217,7 +217,7 @@ def test_progress_is_drawn_only_after_the_delay(tmp_path: Path, matcher: Matcher
 
 def test_prefilter_finds_every_anchor_whatever_the_sample(matcher: Matcher) -> None:
     """The rare-byte regexes must find each literal, however the passes were grouped."""
-    from neondoctor.logscan import compile_prefilter
+    from neondoctor.triage.logscan import compile_prefilter
 
     anchors = prefilter_anchors(matcher.literals)
     for sample in (b"", TRACEBACK_LOG.encode(), b"zzzz qqqq 0000 " * 100):

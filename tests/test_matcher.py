@@ -10,8 +10,8 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from neondoctor.matcher import Matcher, normalise
-from neondoctor.runbook import load_runbooks
+from neondoctor.triage.matcher import Matcher, normalise
+from neondoctor.triage.runbook import load_runbooks
 
 GOLDEN = sorted((Path(__file__).parent / "golden").glob("*.yaml"))
 _MATCHER = Matcher(load_runbooks())

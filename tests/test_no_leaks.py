@@ -15,7 +15,7 @@ from urllib.parse import quote, quote_plus
 import pytest
 
 from neondoctor.cli import COMMANDS
-from neondoctor.lab import LabCluster, free_port
+from neondoctor.lab.cluster import LabCluster, free_port
 
 PASSWORD = "Lk9-" + "noleak@:/#%" + "Zz7"
 FORMS = (PASSWORD, quote(PASSWORD, safe=""), quote_plus(PASSWORD), "noleak@:/#%")

@@ -10,7 +10,7 @@ import psycopg2
 import pytest
 import structlog
 
-from neondoctor.lab import LabCluster
+from neondoctor.lab.cluster import LabCluster
 from neondoctor.log import configure_logging
 from neondoctor.redaction import MASK, RedactingStream, Redactor, redact, register_secret, write_text
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from neondoctor.lab import LabCluster, LabSpec, wait_until
+from neondoctor.lab.cluster import LabCluster, LabSpec, wait_until
 
 MONITOR = "ro_monitor"
 

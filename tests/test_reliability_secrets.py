@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from neondoctor.cli import cli
-from neondoctor.lab import LabCluster, free_port
+from neondoctor.lab.cluster import LabCluster, free_port
 
 ROLE = "propleak"
 DATABASE = "propleak_db"

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from neondoctor.errors import ConfigError
-from neondoctor.probes import PROBES
-from neondoctor.runbook import load_runbooks, shipped_runbooks_dir, validate_dir
+from neondoctor.triage.probes import PROBES
+from neondoctor.triage.runbook import load_runbooks, shipped_runbooks_dir, validate_dir
 
 SHIPPED_IDS = ["auth-failure", "slot-exhaustion", "missing-driver", "pool-timeout", "stale-connection",
                "connect-failure"]
@@ -119,7 +119,7 @@ def test_installed_wheel_finds_shipped_runbooks(tmp_path: Path) -> None:
     wheel = next((tmp_path / "dist").glob("*.whl"))
     target = tmp_path / "site"
     subprocess.run([sys.executable, "-m", "zipfile", "-e", str(wheel), str(target)], check=True, timeout=60)
-    code = ("import neondoctor.runbook as r; d = r.shipped_runbooks_dir(); "
+    code = ("import neondoctor.triage.runbook as r; d = r.shipped_runbooks_dir(); "
             "print(d); print(len(r.load_runbooks()))")
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path,
                          env={"PYTHONPATH": str(target), "PATH": "/usr/bin:/bin"}, timeout=60)
@@ -151,7 +151,7 @@ def test_cli_list_show_validate(cli: Any, tmp_path: Path) -> None:
 
 
 def test_all_operator_and_contains_tolerate_wrapping(tmp_path: Path) -> None:
-    from neondoctor.matcher import Matcher
+    from neondoctor.triage.matcher import Matcher
 
     (tmp_path / "all.yaml").write_text(GOOD.replace("contains: kaboom happened",
                                                     "all: [pool exhausted, worker 7]"))
@@ -164,7 +164,7 @@ def test_all_operator_and_contains_tolerate_wrapping(tmp_path: Path) -> None:
 
 
 def test_validating_the_shipped_directory_itself_is_clean(cli: Any) -> None:
-    from neondoctor.runbook import shipped_runbooks_dir
+    from neondoctor.triage.runbook import shipped_runbooks_dir
 
     result = cli("runbooks", "validate", str(shipped_runbooks_dir()))
     assert result.returncode == 0, result.stderr

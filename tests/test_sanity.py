@@ -19,11 +19,11 @@ from typing import Any
 import pytest
 
 from neondoctor.errors import ConfigError
-from neondoctor.lab import LabCluster
-from neondoctor.sanity import STEP_NAMES, SanityReport, is_stale_token, new_token, run_sanity
+from neondoctor.lab.cluster import LabCluster
+from neondoctor.sanity.sequence import STEP_NAMES, SanityReport, is_stale_token, new_token, run_sanity
 from tests.conftest import REPO, run_cli
 
-HAS_MATCHER = importlib.util.find_spec("neondoctor.matcher") is not None
+HAS_MATCHER = importlib.util.find_spec("neondoctor.triage.matcher") is not None
 
 NewDb = Callable[..., str]
 
@@ -480,7 +480,7 @@ def test_benchmark_reference_script_runs(tmp_path: Path) -> None:
 def test_engine_bounds_every_transaction(lab_primary: LabCluster) -> None:
     from sqlalchemy import text
 
-    from neondoctor.sanity import make_engine, resolve_target
+    from neondoctor.sanity.sequence import make_engine, resolve_target
 
     target = resolve_target(lab_primary.app_url(driver=None, query={"connect_timeout": "30"}))
     assert target.url.drivername == "postgresql+psycopg2"

@@ -9,7 +9,7 @@ from urllib.parse import quote
 
 import pytest
 
-from neondoctor.secrets_audit import audit_repository, is_placeholder
+from neondoctor.audit.secrets import audit_repository, is_placeholder
 
 # Built at run time so no real-looking DSN password sits in a tracked file of this repository.
 SECRET = "Hj4" + "-wq9ZrT" + "!x2"
@@ -169,13 +169,13 @@ def test_placeholder_detection(value: str, expected: bool) -> None:
     "Masks `PGPASSWORD=` and driver error texts",
 ])
 def test_code_is_not_taken_for_a_credential(line: str) -> None:
-    from neondoctor.secrets_audit import scan_text
+    from neondoctor.audit.secrets import scan_text
 
     assert scan_text(line) == []
 
 
 def test_pgpassword_read_from_an_attribute_is_not_a_secret() -> None:
-    from neondoctor.secrets_audit import scan_text
+    from neondoctor.audit.secrets import scan_text
 
     assert scan_text("env = dict(PGPASSWORD=cluster.state.app_password)") == []
     assert scan_text("PGPASSWORD=" + "s3cretValue9 psql -h db") != []

@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
-from neondoctor.lab import LabSpec, free_port
-from neondoctor.runbook import load_runbooks
-from neondoctor.triage import TriageOptions, TriageResult, triage
+from neondoctor.lab.cluster import LabSpec, free_port
+from neondoctor.triage.runbook import load_runbooks
+from neondoctor.triage.walk import TriageOptions, TriageResult, triage
 
 WRONG_PASSWORD = "Wr0ng-Pa55-zq81XK"
 
@@ -268,8 +268,8 @@ def test_ruled_out_continues_the_walk(lab_primary: Any, monkeypatch: pytest.Monk
 
 
 def test_demo_reproduces_and_confirms_every_runbook(primary_install: Any) -> None:
-    from neondoctor.demo import run_demo
-    from neondoctor.render_triage import demo_result_text
+    from neondoctor.lab.demo import run_demo
+    from neondoctor.render.triage import demo_result_text
 
     start = time.monotonic()
     results = run_demo(primary_install)

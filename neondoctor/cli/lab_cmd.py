@@ -1,4 +1,4 @@
-"""`neondoctor lab`: a throwaway local PostgreSQL (neondoctor.lab), one subcommand per action.
+"""`neondoctor lab`: a throwaway local PostgreSQL (neondoctor.lab.cluster), one subcommand per action.
 
 To add a subcommand, decorate a function with `@lab.command()`, `@dir_option` and
 `@common_options`, and get the cluster with `require_lab(directory)`.
@@ -22,14 +22,14 @@ dir_option = click.option(
 
 
 def lab_root(directory: str | None) -> Path:
-    from neondoctor.lab import default_root
+    from neondoctor.lab.cluster import default_root
 
     return Path(directory) if directory else default_root()
 
 
 def load_lab(directory: str | None) -> Any:
     """The lab in `directory`, or None when there is none."""
-    from neondoctor.lab import LabCluster
+    from neondoctor.lab.cluster import LabCluster
 
     return LabCluster.load(lab_root(directory))
 
@@ -105,7 +105,7 @@ def lab() -> None:
 def up(directory: str | None, pg_version: int | None, max_connections: int, superuser_reserved: int,
        reserved: int, ssl: bool, auth: str, idle_ms: int) -> None:
     """Create and start a lab cluster (or show the one that exists)."""
-    from neondoctor.lab import LabCluster, LabSpec, find_install
+    from neondoctor.lab.cluster import LabCluster, LabSpec, find_install
 
     existing = load_lab(directory)
     if existing is not None:
@@ -179,7 +179,7 @@ def down(directory: str | None) -> None:
 @common_options
 def versions(as_json: bool) -> None:
     """PostgreSQL server binaries the lab can use, in lookup order."""
-    from neondoctor.lab import find_installs
+    from neondoctor.lab.cluster import find_installs
 
     installs = find_installs()
     if as_json:
@@ -207,9 +207,9 @@ def demo(pg_version: int | None, as_json: bool) -> None:
     import sys
     import time
 
-    from neondoctor.demo import run_demo, scenario_count
-    from neondoctor.lab import find_install
-    from neondoctor.render_triage import demo_result_text, demo_summary_text, to_json
+    from neondoctor.lab.cluster import find_install
+    from neondoctor.lab.demo import run_demo, scenario_count
+    from neondoctor.render.triage import demo_result_text, demo_summary_text, to_json
 
     colour = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
     start = time.monotonic()

@@ -1,4 +1,4 @@
-"""`neondoctor latency`: parse options, measure (neondoctor.latency), render, exit."""
+"""`neondoctor latency`: parse options, measure (neondoctor.latency.measure), render, exit."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ def latency(rounds: int, timeout: float, as_json: bool) -> None:
 
     Example: neondoctor latency --rounds 10
     """
-    from neondoctor.latency import measure
+    from neondoctor.latency.measure import measure
     from neondoctor.url import parse_url
 
     parsed = parse_url(state().database_url().url)

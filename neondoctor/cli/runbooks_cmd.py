@@ -27,8 +27,8 @@ def list_cmd(runbooks_dirs: tuple[str, ...], as_json: bool) -> None:
 
     Example: neondoctor runbooks list
     """
-    from neondoctor.render_runbooks import list_json, list_text
-    from neondoctor.runbook import load_runbooks
+    from neondoctor.render.runbooks import list_json, list_text
+    from neondoctor.triage.runbook import load_runbooks
 
     books = load_runbooks(list(runbooks_dirs))
     click.echo(json.dumps(list_json(books), indent=2) if as_json else list_text(books))
@@ -45,8 +45,8 @@ def show_cmd(runbook_id: str, runbooks_dirs: tuple[str, ...], as_json: bool) -> 
     Example: neondoctor runbooks show auth-failure
     """
     from neondoctor.errors import ConfigError
-    from neondoctor.render_runbooks import show_json, show_text
-    from neondoctor.runbook import load_runbooks
+    from neondoctor.render.runbooks import show_json, show_text
+    from neondoctor.triage.runbook import load_runbooks
 
     books = load_runbooks(list(runbooks_dirs))
     book = next((b for b in books if b.id == runbook_id), None)
@@ -63,7 +63,7 @@ def validate_cmd(directory: str | None) -> None:
 
     Example: neondoctor runbooks validate ./my-runbooks
     """
-    from neondoctor.runbook import load_runbooks, shipped_runbooks_dir, validate_dir
+    from neondoctor.triage.runbook import load_runbooks, shipped_runbooks_dir, validate_dir
 
     if directory:
         books = validate_dir(directory)

@@ -1,4 +1,4 @@
-"""`neondoctor sanity`: parse options, run the sequence (neondoctor.sanity), render, exit."""
+"""`neondoctor sanity`: parse options, run the sequence (neondoctor.sanity.sequence), render, exit."""
 
 from __future__ import annotations
 
@@ -31,8 +31,8 @@ def sanity(metadata_spec: str | None, as_json: bool, junit_path: str | None, tim
     Example: neondoctor sanity --junit sanity.xml
     """
     from neondoctor.errors import ConfigError
-    from neondoctor.render_sanity import render_json, render_text, write_junit
-    from neondoctor.sanity import run_sanity
+    from neondoctor.render.sanity import render_json, render_text, write_junit
+    from neondoctor.sanity.sequence import run_sanity
 
     if junit_path and not Path(junit_path).resolve().parent.is_dir():
         raise ConfigError(f"--junit {junit_path}: directory {Path(junit_path).parent} does not exist")

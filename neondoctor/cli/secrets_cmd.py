@@ -1,4 +1,4 @@
-"""`neondoctor secrets`: audit the git repository (neondoctor.secrets_audit), render, exit."""
+"""`neondoctor secrets`: audit the git repository (neondoctor.audit.secrets), render, exit."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ def secrets(repo: str | None, as_json: bool) -> None:
 
     Example: neondoctor secrets --repo path/to/app
     """
-    from neondoctor.secrets_audit import audit_repository
+    from neondoctor.audit.secrets import audit_repository
 
     report = audit_repository(repo)
     click.echo(json.dumps(report.to_json(), indent=2) if as_json else render_text(report))

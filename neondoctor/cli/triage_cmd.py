@@ -36,7 +36,7 @@ def _read_paste(text: str | None, file: str | None) -> str:
 def _scan_log(path: str, text: str | None, file: str | None, runbooks_dirs: tuple[str, ...], as_json: bool) -> None:
     """Exit 0 when the log holds at least one known incident, 3 when none (as for one error)."""
     from neondoctor.errors import ConfigError
-    from neondoctor.logscan import render_text, scan_log
+    from neondoctor.triage.logscan import render_text, scan_log
 
     if text is not None or file is not None:
         raise ConfigError("--log scans a whole file: give no TEXT and no --file with it")
@@ -80,10 +80,10 @@ def triage(text: str | None, file: str | None, as_json: bool, no_probes: bool, r
     if log_path is not None:
         _scan_log(log_path, text, file, runbooks_dirs, as_json)  # exits; needs none of the walk's modules
     from neondoctor.errors import ConfigError
-    from neondoctor.render_triage import to_json, to_text
-    from neondoctor.runbook import load_runbooks
-    from neondoctor.triage import TriageOptions
-    from neondoctor.triage import triage as run_triage
+    from neondoctor.render.triage import to_json, to_text
+    from neondoctor.triage.runbook import load_runbooks
+    from neondoctor.triage.walk import TriageOptions
+    from neondoctor.triage.walk import triage as run_triage
 
     interactive = not as_json and sys.stdin.isatty() and sys.stdout.isatty() and text != "-"
     if engine_ref is not None and not re.fullmatch(r"[\w.]+:[\w.]+", engine_ref):

@@ -1,4 +1,4 @@
-"""`neondoctor url`: parse the URL, audit it (neondoctor.audit), render, exit."""
+"""`neondoctor url`: parse the URL, audit it (neondoctor.audit.url_audit), render, exit."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ def url(database_url: str | None, as_json: bool) -> None:
 
     Example: neondoctor url 'postgresql+psycopg2://app:<password>@db.example.com/app?sslmode=require'
     """
-    from neondoctor.audit import audit_url
+    from neondoctor.audit.url_audit import audit_url
     from neondoctor.settings import register_url_secret
     from neondoctor.url import parse_url
 

@@ -1,0 +1,1 @@
+"""Static audits: a connection string (`url_audit`) and a repository's committed credentials (`secrets`)."""

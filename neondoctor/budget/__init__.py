@@ -1,5 +1,0 @@
-"""The budget tracker that neondoctor sits beside: typed models and session-safe CRUD helpers."""
-
-from neondoctor.budget.models import Base, Category, Expense
-
-__all__ = ["Base", "Category", "Expense"]

@@ -1,0 +1,1 @@
+"""Where connection time goes: DNS, TCP, TLS, auth, first query, pooled checkout."""

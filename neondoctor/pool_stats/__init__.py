@@ -1,0 +1,1 @@
+"""Connection slots: who holds them against what the server allows, sampled read-only."""

@@ -1,0 +1,1 @@
+"""The deployment sanity sequence (health, schema, tables, round trip, fresh-process re-read)."""

@@ -1,0 +1,47 @@
+"""The libpq that psycopg2 links: Neon needs SNI (libpq 14+) unless the endpoint ID is passed another way."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from neondoctor.triage.probes.base import Probe, ProbeContext, ProbeResult, importable, need_url
+
+
+def libpq_version() -> int | None:
+    if not importable("psycopg2"):
+        return None
+    import psycopg2.extensions
+
+    return int(psycopg2.extensions.libpq_version())
+
+
+def _dotted(v: int) -> str:
+    return f"{v // 10000}.{v % 10000}"
+
+
+def run(ctx: ProbeContext, params: dict[str, Any]) -> ProbeResult:
+    if (missing := need_url(ctx)) is not None:
+        return missing
+    url = ctx.parsed
+    assert url is not None
+    version = libpq_version()
+    if version is None:
+        return ProbeResult.inconclusive("psycopg2 is not importable: cannot tell which libpq it links")
+    minimum = params.get("min_version")
+    if minimum is not None:
+        if version < minimum:
+            return ProbeResult.confirmed(f"psycopg2 links libpq {_dotted(version)}, older than the {_dotted(minimum)} "
+                                         "this needs")
+        return ProbeResult.ruled_out(f"libpq {_dotted(version)} (at least {_dotted(minimum)})")
+    if not url.is_neon:
+        return ProbeResult.ruled_out(f"libpq {_dotted(version)}; the host is not Neon, so SNI is not needed")
+    endpoint_given = "endpoint" in url.query.get("options", "") or (url.password or "").startswith("endpoint=")
+    if version < 140000 and not endpoint_given:
+        return ProbeResult.confirmed(f"libpq {_dotted(version)} sends no SNI (needs 14+) and the URL does not pass "
+                                     "options=endpoint%3D<endpoint-id>: Neon cannot tell which endpoint you want")
+    return ProbeResult.ruled_out(f"libpq {_dotted(version)} sends SNI" if version >= 140000
+                                 else "the endpoint ID is passed in options")
+
+
+PROBE = Probe(id="libpq", summary="libpq version (SNI for Neon, or a given minimum)", run=run,
+              params={"min_version": int})
