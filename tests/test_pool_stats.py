@@ -18,8 +18,8 @@ import psycopg2
 import pytest
 from conftest import REPO, run_cli
 
+from neondoctor import pool_stats as ps
 from neondoctor.lab.cluster import LabCluster, LabSpec, find_installs, wait_until
-from neondoctor.pool_stats import snapshot as ps
 from neondoctor.render.pool_stats import chart, render_json, render_text, sparkline
 from neondoctor.url import parse_url
 

@@ -1,4 +1,4 @@
-"""`neondoctor pool-stats`: parse options, one call into `neondoctor.pool_stats.snapshot`, render, exit code."""
+"""`neondoctor pool-stats`: parse options, one call into `neondoctor.pool_stats`, render, exit code."""
 
 from __future__ import annotations
 
@@ -52,9 +52,9 @@ def pool_stats(as_json: bool, recycle: float | None, processes: int | None, pool
 
     Example: neondoctor pool-stats --processes 4 --pool-size 5 --max-overflow 10 --recycle 300
     """
+    from neondoctor import pool_stats as ps
     from neondoctor.errors import ConfigError
     from neondoctor.findings import worst
-    from neondoctor.pool_stats import snapshot as ps
     from neondoctor.render.pool_stats import render_json, render_sample_line, render_text
     from neondoctor.url import parse_url
 

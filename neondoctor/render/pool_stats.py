@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
-from neondoctor.pool_stats.snapshot import GroupStats, Point, Report, Snapshot
+from neondoctor.pool_stats.model import GroupStats, Point, Snapshot
+from neondoctor.pool_stats.result import Report
 
 BARS = "▁▂▃▄▅▆▇█"
 MARKS = {"ok": "ok  ", "info": "info", "warn": "WARN", "critical": "CRIT"}

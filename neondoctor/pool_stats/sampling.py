@@ -1,0 +1,115 @@
+"""Sampling the server: ONE connection, bounded timeouts, a READ ONLY transaction, ONE statement per sample.
+
+Safe during an incident. If even that connection is refused because the slots are full, that
+refusal is the result (`SlotsFull`), not a crash.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from neondoctor import connect
+from neondoctor.errors import EXIT_UNREACHABLE, NeondoctorError
+from neondoctor.pool_stats.model import Snapshot
+from neondoctor.pool_stats.sql import SAMPLE_SQL
+from neondoctor.url import ParsedUrl
+
+
+class SlotsFull(NeondoctorError):
+    """The server refused neondoctor's one connection because its slots are taken (SQLSTATE 53300)."""
+
+    exit_code = EXIT_UNREACHABLE
+
+
+class Unreachable(NeondoctorError):
+    exit_code = EXIT_UNREACHABLE
+
+
+# The 53300 texts (PostgreSQL 15 and 16+); psycopg2 connect errors carry no SQLSTATE, so match text.
+SLOTS_FULL_MARKERS = (
+    "too many clients",
+    "remaining connection slots are reserved",
+    "too many connections for role",
+    "too many connections for database",
+)
+
+
+def classify_connect_error(exc: BaseException) -> NeondoctorError:
+    from neondoctor.redaction import redact
+
+    text = str(exc).strip()
+    fatal = [line.split("FATAL:", 1)[1].strip() for line in text.splitlines() if "FATAL:" in line]
+    message = redact(fatal[0] if fatal else " ".join(line.strip() for line in text.splitlines() if line.strip()))
+    if any(m in text.lower() for m in SLOTS_FULL_MARKERS):
+        return SlotsFull(message)
+    return Unreachable(message)
+
+
+
+@contextlib.contextmanager
+def sampler(parsed: ParsedUrl, *, connect_timeout: int = connect.DEFAULT_CONNECT_TIMEOUT,
+            statement_timeout_ms: int = connect.DEFAULT_STATEMENT_TIMEOUT_MS,
+            recycle_s: float | None = None) -> Iterator[Callable[[], Snapshot]]:
+    """Yield a function that takes one snapshot; all samples share neondoctor's ONE connection."""
+    import psycopg2
+
+    stack = contextlib.ExitStack()
+    try:
+        cur = stack.enter_context(connect.read_only_cursor(parsed, connect_timeout=connect_timeout,
+                                                           statement_timeout_ms=statement_timeout_ms))
+    except psycopg2.Error as exc:
+        raise classify_connect_error(exc) from None
+    first = True
+
+    def sample() -> Snapshot:
+        nonlocal first
+        try:
+            if not first:
+                # A fresh READ ONLY transaction per sample: pg_stat_activity is cached per transaction.
+                cur.execute("SET TRANSACTION READ ONLY")
+                cur.execute("SELECT set_config('statement_timeout', %s, true), set_config('lock_timeout', %s, true)",
+                            (str(statement_timeout_ms), str(connect.DEFAULT_LOCK_TIMEOUT_MS)))
+            first = False
+            cur.execute(SAMPLE_SQL, {"recycle": recycle_s})
+            doc = cur.fetchone()[0]
+            # End the transaction now, so between --watch samples neondoctor is idle, not idle in transaction.
+            cur.connection.rollback()
+        except psycopg2.Error as exc:
+            raise Unreachable(f"the sample query failed: {str(exc).strip().splitlines()[0]}") from None
+        if isinstance(doc, str):
+            doc = json.loads(doc)
+        return Snapshot.from_document(doc, recycle_s=recycle_s, parsed=parsed)
+
+    with stack:  # closes the one connection, whatever happens while sampling
+        yield sample
+
+
+def take_snapshot(parsed: ParsedUrl, **options: Any) -> Snapshot:
+    with sampler(parsed, **options) as sample:
+        return sample()
+
+
+def watch(parsed: ParsedUrl, *, samples: int, interval_s: float,
+          on_sample: Callable[[Snapshot], None] | None = None, **options: Any) -> list[Snapshot]:
+    """`samples` snapshots `interval_s` apart over one connection. Ctrl-C ends the series early."""
+    taken: list[Snapshot] = []
+    with sampler(parsed, **options) as sample:
+        for i in range(samples):
+            try:
+                if i:
+                    time.sleep(interval_s)
+                snap = sample()
+            except KeyboardInterrupt:
+                if not taken:
+                    raise
+                break  # report what was collected: during an incident that is the point
+            taken.append(snap)
+            if on_sample:
+                on_sample(snap)
+    return taken
+
+
