@@ -25,8 +25,8 @@ class Thresholds:
     idle_in_transaction_warn_s: float = 30.0
 
     def validate(self) -> None:
-        if not 0 < self.warn_pct <= self.critical_pct <= 100:
-            raise ConfigError("thresholds must satisfy 0 < --warn-pct <= --critical-pct <= 100")
+        if not 0 <= self.warn_pct <= self.critical_pct <= 100:
+            raise ConfigError("thresholds must satisfy 0 <= --warn-pct <= --critical-pct <= 100")
         if self.idle_in_transaction_warn_s < 0:
             raise ConfigError("--idle-in-transaction-warn must be >= 0 seconds")
 

@@ -79,7 +79,10 @@ def sampler(parsed: ParsedUrl, *, connect_timeout: int = connect.DEFAULT_CONNECT
             # End the transaction now, so between --watch samples neondoctor is idle, not idle in transaction.
             cur.connection.rollback()
         except psycopg2.Error as exc:
-            raise Unreachable(f"the sample query failed: {str(exc).strip().splitlines()[0]}") from None
+            from neondoctor.redaction import redact
+
+            first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise Unreachable(f"the sample query failed: {redact(first_line)}") from None
         if isinstance(doc, str):
             doc = json.loads(doc)
         return Snapshot.from_document(doc, recycle_s=recycle_s, parsed=parsed)
@@ -94,8 +97,13 @@ def take_snapshot(parsed: ParsedUrl, **options: Any) -> Snapshot:
 
 
 def watch(parsed: ParsedUrl, *, samples: int, interval_s: float,
-          on_sample: Callable[[Snapshot], None] | None = None, **options: Any) -> list[Snapshot]:
-    """`samples` snapshots `interval_s` apart over one connection. Ctrl-C ends the series early."""
+          on_sample: Callable[[Snapshot], None] | None = None,
+          **options: Any) -> tuple[list[Snapshot], NeondoctorError | None]:
+    """`samples` snapshots `interval_s` apart over one connection, and why the series ended early.
+
+    Ctrl-C ends the series early; so does the server going away: the samples taken so far are
+    returned with the error, because during an incident they are the point.
+    """
     taken: list[Snapshot] = []
     with sampler(parsed, **options) as sample:
         for i in range(samples):
@@ -106,10 +114,43 @@ def watch(parsed: ParsedUrl, *, samples: int, interval_s: float,
             except KeyboardInterrupt:
                 if not taken:
                     raise
-                break  # report what was collected: during an incident that is the point
+                break
+            except Unreachable as err:
+                if not taken:
+                    raise
+                return taken, err
             taken.append(snap)
             if on_sample:
                 on_sample(snap)
-    return taken
+    return taken, None
 
 
+class Sampler:
+    """One sample at a time over ONE connection that is reopened after a failure (record, serve).
+
+    `sample()` raises `SlotsFull`/`Unreachable` when the server cannot be sampled; the next call
+    tries a fresh connection. `close()` ends the connection (between samples, or at the end).
+    """
+
+    def __init__(self, parsed: ParsedUrl, **options: Any) -> None:
+        self.parsed = parsed
+        self.options = options
+        self._stack: contextlib.ExitStack | None = None
+        self._sample: Callable[[], Snapshot] | None = None
+
+    def sample(self) -> Snapshot:
+        if self._sample is None:
+            stack = contextlib.ExitStack()
+            self._sample = stack.enter_context(sampler(self.parsed, **self.options))
+            self._stack = stack
+        try:
+            return self._sample()
+        except NeondoctorError:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        stack, self._stack, self._sample = self._stack, None, None
+        if stack is not None:
+            with contextlib.suppress(Exception):
+                stack.close()
