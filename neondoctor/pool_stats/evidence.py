@@ -150,7 +150,7 @@ def _episodes(app: str, t: list[float], held: list[int], active: list[int], iit:
         elif held[j] < held[top] - 1:  # the run is broken: sessions were given back
             close(s, top)
             s = top = j
-        if top == s and held[j] < held[s]:  # not climbing yet: start from the lowest point
+        if top == s and held[j] <= held[s]:  # not climbing yet: start from the latest lowest point
             s = top = j
     if held:
         close(s, top)
@@ -170,8 +170,19 @@ def build(rows: Iterable[Row], *, target: str, interval_s: float, min_climb: int
     ages: list[float] = []
     max_conn = 0
     stretch = 0
-    hole = max(3 * interval_s, interval_s + 5.0)
+    hole = max(3 * interval_s, interval_s + 1.0)
+    closed = True  # the previous recorder wrote its `stop` row
     for row in rows:
+        if row.kind == "start":
+            if not closed and times:
+                gaps.append(Gap(times[-1], row.t, "the recorder ended without closing the file (killed?)",
+                                "recorder"))
+                stretch += 1
+            closed = False
+            continue
+        if row.kind == "stop":
+            closed = True
+            continue
         if row.kind in ("gap", "pause"):
             gaps.append(Gap(row.t, row.t_end or row.t, row.note or "", row.kind))
             stretch += 1
@@ -179,7 +190,7 @@ def build(rows: Iterable[Row], *, target: str, interval_s: float, min_climb: int
         if row.kind != "sample":
             continue
         if times and row.t - times[-1] > hole:
-            covered = any(g.start >= times[-1] for g in gaps)
+            covered = any(g.end >= times[-1] for g in gaps)
             if not covered:
                 gaps.append(Gap(times[-1], row.t, "no samples: the recorder was not running", "recorder"))
             stretch += 1

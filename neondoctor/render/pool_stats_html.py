@@ -19,9 +19,9 @@ from neondoctor.render.pool_stats_report import render_report_text, span, when
 CSS = """
 body{font-family:system-ui,sans-serif;margin:1.5rem;color:#222}
 h1{font-size:1.3rem}h2{font-size:1.1rem;margin-top:2rem}
-.row{display:flex;gap:1.5rem;align-items:flex-start;flex-wrap:wrap}
-.chart{flex:3 1 640px;min-width:480px}.advice{flex:1 1 280px;font-size:.9rem}
-.advice li{margin-bottom:.4rem}.leak{color:#b00020}pre{background:#f6f6f6;padding:.8rem;overflow:auto;font-size:.8rem}
+.row{display:grid;grid-template-columns:minmax(0,3fr) minmax(240px,1fr);gap:1.5rem;align-items:start}
+.chart{min-width:0}.advice{font-size:.9rem}
+.advice li{margin-bottom:.4rem}.leak{color:#b00020}pre{background:#f6f6f6;padding:.8rem;white-space:pre-wrap;font-size:.8rem}
 """
 
 
