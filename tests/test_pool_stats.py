@@ -378,8 +378,10 @@ def test_watch_steady_server_raises_no_leak(lab: LabCluster) -> None:
 
 
 def test_watch_json_carries_the_series(lab_primary: LabCluster) -> None:
-    doc = as_json(pool_stats_cli(lab_primary.app_url(), "--json", "--watch", "--interval", "0.1", "--samples", "3"))
-    assert len(doc["watch"]["samples"]) == 3
+    result = pool_stats_cli(lab_primary.app_url(), "--json", "--watch", "--interval", "0.1", "--samples", "3")
+    assert "Traceback" not in result.stderr
+    doc = json.loads(result.stdout.splitlines()[-1])  # JSON lines: one per sample, then the report
+    assert doc["kind"] == "report" and len(doc["watch"]["samples"]) == 3
     assert {"t", "in_use", "active", "idle", "idle_in_transaction"} <= set(doc["watch"]["samples"][0])
 
 
