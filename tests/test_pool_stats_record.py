@@ -289,3 +289,32 @@ def test_sizing_leak_first_and_does_not_fit() -> None:
     assert (leak.pool_size, leak.max_overflow) == (3, 5) and "leak first" in leak.reasons[0]
     full = sizing.recommend(usage, processes=4, available=10, others_peak=8, leaking=False)
     assert full.fits is False and "does not fit" in full.reasons[-1]
+
+
+def test_respect_suspend_pauses_while_quiet_with_no_connection_open(make_cluster: Any, tmp_path: Path) -> None:
+    """Neon's scale to zero: a quiet sample pauses the recorder with its connection closed; busy ones do not."""
+    cluster = make_cluster(LabSpec(max_connections=20))
+    out = tmp_path / "quiet.db"
+    proc = recorder(cluster.app_url(), out, "--respect-suspend", "--quiet-pause", "2s")
+
+    def recorder_sessions() -> int:
+        rows = cluster.execute("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'neondoctor'")
+        return int(rows[0][0])
+
+    try:
+        assert wait_until(lambda: samples_in(out) >= 1, timeout=20)
+        time.sleep(0.5)
+        assert recorder_sessions() == 0, "paused: no connection that could keep a compute awake"
+        assert samples_in(out) == 1
+        busy = cluster.connect(user="app", database="neondoctor_lab", application_name="web", autocommit=False)
+        busy.cursor().execute("SELECT 1")  # idle in transaction counts as activity for Neon
+        assert wait_until(lambda: samples_in(out) >= 5, timeout=20), "busy: sampling every interval again"
+        busy.close()
+    finally:
+        _, err = stop(proc)
+    assert_clean_stop(proc, err)
+    with contextlib.closing(sqlite3.connect(out)) as db:
+        pauses = db.execute("SELECT count(*) FROM samples WHERE kind = 'pause'").fetchone()[0]
+    assert pauses >= 1
+    _, doc, _ = report_json(cluster.app_url(), out)
+    assert "pause" in {g["kind"] for g in doc["gaps"]}
