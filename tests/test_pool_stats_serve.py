@@ -209,3 +209,35 @@ def test_readme_json_keys_match_the_output(lab_primary: LabCluster, section: str
     assert keys, "the README lists the pool-stats --json keys"
     listed = set(re.findall(r"`([a-z_]+)`", keys.group(1)))
     assert section in listed and listed <= set(doc), listed - set(doc)
+
+
+APP_SIDE = {"neondoctor_pool_size", "neondoctor_pool_checked_out", "neondoctor_pool_overflow",
+            "neondoctor_pool_checkout_wait_seconds", "neondoctor_pool_checkout_timeouts_total",
+            "neondoctor_pool_preping_invalidations_total", "neondoctor_connect_retries_total",
+            "neondoctor_connect_seconds"}
+
+
+def test_grafana_dashboard_and_readme_name_only_real_metrics() -> None:
+    from conftest import REPO
+
+    from neondoctor.pool_stats.model import Snapshot
+
+    snap = Snapshot.from_document({
+        "version": "16.2", "version_num": 160002, "max_connections": 10, "superuser_reserved_connections": 3,
+        "reserved_connections": 0, "in_use": 1, "current_user": "app", "is_superuser": False,
+        "read_all_stats": True, "self_pid": 1, "by_state": {"idle in transaction": 1},
+        "groups": [{"dim": "application", "key": "web", "connections": 1, "active": 0, "idle": 0,
+                    "idle_in_transaction": 1, "hidden": 0, "oldest_idle_s": None,
+                    "longest_idle_in_transaction_s": 2.0, "idle_over_recycle": 0, "waiting_on_lock": 0}]})
+    exported = {f.name for f in text_string_to_metric_families(
+        render_prometheus(snap, pooler_waiting=0, scrape_seconds=0.1))}
+    dashboard = json.loads((REPO / "contrib" / "grafana" / "neondoctor.json").read_text())
+    exprs = [t["expr"] for p in dashboard["panels"] for t in p.get("targets", [])]
+    used = {re.sub(r"_(bucket|count|sum)$", "", m) for e in exprs for m in re.findall(r"neondoctor_[a-z_]+", e)}
+    assert used - exported - APP_SIDE == set()
+    assert exported <= used, "every server metric has a panel"
+    assert APP_SIDE <= used, "every app-side metric has a panel"
+    readme = (REPO / "README.md").read_text()
+    for name in exported | APP_SIDE:
+        short = name.rsplit("_connections", 1)
+        assert name in readme or (len(short) == 2 and f"`_{short[1].lstrip('_')}`" in readme), name
