@@ -236,7 +236,7 @@ def test_grafana_dashboard_and_readme_name_only_real_metrics() -> None:
     used = {re.sub(r"_(bucket|count|sum)$", "", m) for e in exprs for m in re.findall(r"neondoctor_[a-z_]+", e)}
     assert used - exported - APP_SIDE == set()
     assert exported <= used, "every server metric has a panel"
-    assert APP_SIDE <= used, "every app-side metric has a panel"
+    assert used >= APP_SIDE, "every app-side metric has a panel"
     readme = (REPO / "README.md").read_text()
     for name in exported | APP_SIDE:
         short = name.rsplit("_connections", 1)
