@@ -12,11 +12,6 @@ import click
 from neondoctor.cli import common_options, state
 from neondoctor.errors import EXIT_FINDINGS, EXIT_OK, EXIT_UNREACHABLE, ConfigError
 
-NEON_NOTE = ("Neon: a compute scales to zero after 5 minutes without a running query; every sample is a "
-             "query, so an interval under 300 s keeps the compute active (billed compute hours) for the whole "
-             "recording. --respect-suspend (the default for *.neon.tech hosts) pauses sampling while nothing "
-             "else is busy, so a quiet compute still suspends.")
-
 
 class Duration(click.ParamType):
     """Seconds, or a number with s/m/h/d: 30, 90s, 15m, 24h, 2d. Finite and positive."""
