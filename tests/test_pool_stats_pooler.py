@@ -23,7 +23,7 @@ from conftest import run_cli
 from prometheus_client.parser import text_string_to_metric_families
 
 from neondoctor.lab.cluster import LabCluster, LabSpec, wait_until
-from neondoctor.pool_stats.record import PoolerWatch
+from neondoctor.pool_stats.pooler import PoolerWatch
 from neondoctor.url import parse_url
 
 PGBOUNCER = shutil.which("pgbouncer") or ("/usr/sbin/pgbouncer" if Path("/usr/sbin/pgbouncer").exists() else None)

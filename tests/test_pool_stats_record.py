@@ -318,3 +318,30 @@ def test_respect_suspend_pauses_while_quiet_with_no_connection_open(make_cluster
     assert pauses >= 1
     _, doc, _ = report_json(cluster.app_url(), out)
     assert "pause" in {g["kind"] for g in doc["gaps"]}
+
+
+def test_slots_full_while_recording_is_a_full_gap_and_a_finding(make_cluster: Any, tmp_path: Path) -> None:
+    cluster = make_cluster(LabSpec(max_connections=6, superuser_reserved_connections=3))  # 3 for ordinary roles
+    out = tmp_path / "full.db"
+    conns = [cluster.connect(user="app", database="neondoctor_lab", application_name="hog") for _ in range(3)]
+    proc = recorder(cluster.app_url(), out)
+    try:
+        def refused() -> bool:
+            with contextlib.suppress(sqlite3.Error), contextlib.closing(sqlite3.connect(out)) as db:
+                return bool(db.execute("SELECT 1 FROM samples WHERE kind = 'full'").fetchone())
+            return False
+
+        assert wait_until(lambda: out.exists() and refused(), timeout=20), "the refusal is recorded"
+        assert proc.poll() is None
+        conns.pop().close()
+        assert wait_until(lambda: samples_in(out) >= 3, timeout=20), "recording starts when a slot frees"
+    finally:
+        _, err = stop(proc)
+        for c in conns:
+            c.close()
+    assert_clean_stop(proc, err)
+    code, doc, _ = report_json(cluster.app_url(), out)
+    assert code == 1
+    full = [g for g in doc["gaps"] if g["kind"] == "full"]
+    assert len(full) == 1 and "remaining connection slots are reserved" in full[0]["reason"]
+    assert by_name(doc["by_application"], "hog")["peak"] == 2

@@ -39,7 +39,7 @@ def _parsed() -> Any:
 
 
 def _pooler(url: str | None) -> Any:
-    from neondoctor.pool_stats.record import PoolerWatch
+    from neondoctor.pool_stats.pooler import PoolerWatch
     from neondoctor.url import parse_url
 
     return PoolerWatch(parse_url(url)) if url else None  # parse_url registers its password for redaction
@@ -126,8 +126,8 @@ def report(recording: str, processes: int, as_json: bool, html_out: str | None, 
     the slots; gaps; leak episodes; and pool_size/max_overflow per process for --processes N
     (start small at 3 + 5, grow only under observed pressure, never beyond the slots, leaks first).
 
-    Exit codes: 0 no leak and every recommendation fits, 1 a leak episode or a pool that cannot fit,
-    2 not a recording / configuration error.
+    Exit codes: 0 no leak and every recommendation fits, 1 a leak episode, a pool that cannot fit or
+    a moment the slots were full, 2 not a recording / configuration error.
 
     Example: neondoctor pool-stats report pool.db --processes 4 --html pool.html
     """
@@ -144,7 +144,7 @@ def report(recording: str, processes: int, as_json: bool, html_out: str | None, 
 
         write_text(html_out, render_report_html(ev, recs))
     click.echo(render_report_json(ev, recs) if as_json else render_report_text(ev, recs))
-    bad = bool(ev.episodes) or any(not r.fits for r in recs)
+    bad = bool(ev.episodes) or any(not r.fits for r in recs) or any(g.kind == "full" for g in ev.gaps)
     click.get_current_context().exit(EXIT_FINDINGS if bad else EXIT_OK)
 
 

@@ -3,8 +3,9 @@
 Modules by responsibility: `sql` (the one sample statement), `model` (a sample as data), `sampling`
 (the one connection), `advice` (findings for a snapshot), `leak` (the heuristic over a series),
 `engine_pool` (the app's own pool), `result` (what the snapshot command renders), `store`/`record`
-(a recording on disk), `evidence`/`sizing` (a recording turned into advice), `check` (Nagios) and
-`exporter` (Prometheus). This facade re-exports the snapshot API; nothing here imports a driver.
+(a recording on disk), `pooler` (PgBouncer waiting), `evidence`/`sizing` (a recording turned into
+advice), `check` (Nagios) and `exporter` (Prometheus). This facade re-exports the snapshot API;
+nothing here imports a driver.
 """
 
 from neondoctor.pool_stats.advice import (

@@ -67,7 +67,7 @@ class Gap:
     start: float
     end: float
     reason: str
-    kind: str = "gap"  # gap (server not sampled) | pause (scale to zero respected) | recorder (not running)
+    kind: str = "gap"  # gap (server not sampled) | full (slots full) | pause (scale to zero) | recorder (not running)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -183,7 +183,7 @@ def build(rows: Iterable[Row], *, target: str, interval_s: float, min_climb: int
         if row.kind == "stop":
             closed = True
             continue
-        if row.kind in ("gap", "pause"):
+        if row.kind in ("gap", "full", "pause"):
             gaps.append(Gap(row.t, row.t_end or row.t, row.note or "", row.kind))
             stretch += 1
             continue

@@ -16,7 +16,7 @@ from typing import Any
 
 from neondoctor.errors import NeondoctorError
 from neondoctor.pool_stats.model import Snapshot
-from neondoctor.pool_stats.record import PoolerWatch
+from neondoctor.pool_stats.pooler import PoolerWatch
 from neondoctor.pool_stats.sampling import Sampler
 from neondoctor.url import ParsedUrl
 

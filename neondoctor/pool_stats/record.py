@@ -23,7 +23,8 @@ from typing import Any
 
 from neondoctor.errors import NeondoctorError
 from neondoctor.pool_stats.model import Snapshot
-from neondoctor.pool_stats.sampling import Sampler
+from neondoctor.pool_stats.pooler import PoolerWatch
+from neondoctor.pool_stats.sampling import Sampler, SlotsFull
 from neondoctor.pool_stats.store import Store, sample_row
 from neondoctor.url import ParsedUrl
 
@@ -41,46 +42,6 @@ class RecordSummary:
     resumed: bool = False
     stopped_by: str = "duration"  # duration | interrupt
     last: Snapshot | None = None
-
-
-class PoolerWatch:
-    """Waiting clients of a PgBouncer admin console (`SHOW POOLS`), or None when it cannot be read.
-
-    Optional and silent: a missing or unreachable pooler never stops a recording.
-    """
-
-    def __init__(self, parsed: ParsedUrl | None, connect_timeout: int = 3) -> None:
-        self.parsed = parsed
-        self.connect_timeout = connect_timeout
-        self._conn: Any = None
-
-    def waiting(self) -> int | None:
-        if self.parsed is None:
-            return None
-        import psycopg2
-
-        from neondoctor import connect
-
-        try:
-            if self._conn is None:
-                # The admin console speaks the simple protocol only: no transaction, no SET.
-                self._conn = psycopg2.connect(**connect.connect_kwargs(self.parsed,
-                                                                       connect_timeout=self.connect_timeout))
-                self._conn.autocommit = True
-            with self._conn.cursor() as cur:
-                cur.execute("SHOW POOLS")
-                names = [d[0] for d in cur.description]
-                col = names.index("cl_waiting")
-                return sum(int(r[col] or 0) for r in cur.fetchall())
-        except (psycopg2.Error, ValueError):
-            self.close()
-            return None
-
-    def close(self) -> None:
-        conn, self._conn = self._conn, None
-        if conn is not None:
-            with contextlib.suppress(Exception):
-                conn.close()
 
 
 def quiet(snap: Snapshot) -> bool:
@@ -115,7 +76,7 @@ def record(parsed: ParsedUrl, store: Store, *, interval_s: float = DEFAULT_INTER
             try:
                 snap = sampler.sample()
             except NeondoctorError as err:
-                store.gap(clock(), err.message)
+                store.gap(clock(), err.message, "full" if isinstance(err, SlotsFull) else "gap")
                 if on_gap:
                     on_gap(err)
                 continue
@@ -140,10 +101,5 @@ def record(parsed: ParsedUrl, store: Store, *, interval_s: float = DEFAULT_INTER
             pooler.close()
         with contextlib.suppress(Exception):
             store.event("stop", clock(), summary.stopped_by)
-    summary.gaps = _count_gaps(store)
+    summary.gaps = store.count("gap") + store.count("full")
     return summary
-
-
-def _count_gaps(store: Store) -> int:
-    row = store.db.execute("SELECT count(*) FROM samples WHERE kind = 'gap'").fetchone()
-    return int(row[0]) if row else 0

@@ -5,7 +5,7 @@ killed recorder loses at most the sample it was writing, and the same file is si
 appended to. Rows are written and forgotten: the recorder's memory does not grow with the recording.
 
 Row kinds: `sample` (the numbers), `gap` (the server could not be sampled from `t` to `t_end`, with
-the reason), `start`/`stop` (the recorder itself; a `start` with no `stop` before it means the
+the reason; `full` when it refused neondoctor because its slots were full), `start`/`stop` (the recorder itself; a `start` with no `stop` before it means the
 previous recorder died), `pause` (respecting Neon's scale to zero: nothing sampled until `t_end`).
 """
 
@@ -28,7 +28,7 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS samples (
   id INTEGER PRIMARY KEY,
   t REAL NOT NULL,            -- unix time of the sample (or start of the gap/pause)
-  kind TEXT NOT NULL,         -- sample | gap | pause | start | stop
+  kind TEXT NOT NULL,         -- sample | gap | full | pause | start | stop
   t_end REAL,                 -- end of a gap or pause
   in_use INTEGER, available INTEGER, max_connections INTEGER,
   superuser_reserved INTEGER, reserved INTEGER,
@@ -42,6 +42,11 @@ CREATE INDEX IF NOT EXISTS samples_t ON samples (t);
 """
 
 GROUP_FIELDS = ("connections", "active", "idle", "idle_in_transaction", "hidden", "iit_age_s")
+ROW_COLUMNS = ("t", "kind", "t_end", "in_use", "available", "max_connections", "superuser_reserved", "reserved",
+               "active", "idle", "idle_in_transaction", "hidden", "idle_in_transaction_max_age_s",
+               "pooler_waiting", "groups", "note")
+COUNTS = ("in_use", "available", "max_connections", "superuser_reserved", "active", "idle",
+          "idle_in_transaction", "hidden")
 
 
 @dataclass(frozen=True)
@@ -130,13 +135,17 @@ class Store:
     def event(self, kind: str, t: float, note: str | None = None, t_end: float | None = None) -> int:
         return self.add({"t": t, "kind": kind, "note": note, "t_end": t_end})
 
-    def gap(self, t: float, note: str) -> None:
+    def gap(self, t: float, note: str, kind: str = "gap") -> None:
         """The server could not be sampled at `t`: open a gap row, or stretch the one already open."""
         if self._open_gap is None:
-            self._open_gap = self.event("gap", t, note, t_end=t)
+            self._open_gap = self.event(kind, t, note, t_end=t)
         else:
             with self._tx():
                 self.db.execute("UPDATE samples SET t_end = ? WHERE id = ?", (t, self._open_gap))
+
+    def count(self, kind: str) -> int:
+        row = self.db.execute("SELECT count(*) FROM samples WHERE kind = ?", (kind,)).fetchone()
+        return int(row[0]) if row else 0
 
     def close(self) -> None:
         try:
@@ -157,23 +166,22 @@ class _Transaction:
 
 
 def read_meta(path: str | Path) -> dict[str, str]:
-    with _open_read_only(path) as db:
+    with _ReadOnly(path) as db:
         return dict(db.execute("SELECT key, value FROM meta").fetchall())
 
 
 def read_rows(path: str | Path) -> Iterator[Row]:
     """Every row in time order (a stream: a day at a short interval need not fit in memory twice)."""
-    with _open_read_only(path) as db:
-        cur = db.execute("SELECT t, kind, t_end, in_use, available, max_connections, superuser_reserved, reserved, "
-                         "active, idle, idle_in_transaction, hidden, idle_in_transaction_max_age_s, "
-                         "pooler_waiting, groups, note FROM samples ORDER BY t, id")
+    with _ReadOnly(path) as db:
+        cur = db.execute(f"SELECT {', '.join(ROW_COLUMNS)} FROM samples ORDER BY t, id")
         for rec in cur:
-            values = list(rec)
-            values[14] = json.loads(values[14]) if values[14] else None
-            yield Row(*[v if v is not None or i in (2, 7, 12, 13, 14, 15) else 0 for i, v in enumerate(values)])
+            data = dict(zip(ROW_COLUMNS, rec, strict=True))
+            data["groups"] = json.loads(data["groups"]) if data["groups"] else None
+            # Counts are NULL on event rows: read them as 0; the optional values stay None.
+            yield Row(**{k: 0 if v is None and k in COUNTS else v for k, v in data.items()})
 
 
-class _open_read_only:
+class _ReadOnly:
     def __init__(self, path: str | Path) -> None:
         p = Path(path)
         if not p.is_file():
