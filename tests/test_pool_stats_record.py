@@ -345,3 +345,19 @@ def test_slots_full_while_recording_is_a_full_gap_and_a_finding(make_cluster: An
     full = [g for g in doc["gaps"] if g["kind"] == "full"]
     assert len(full) == 1 and "remaining connection slots are reserved" in full[0]["reason"]
     assert by_name(doc["by_application"], "hog")["peak"] == 2
+
+
+def test_a_kept_connection_that_died_while_idle_is_replaced_without_a_gap(lab_primary: LabCluster) -> None:
+    """Neon's scale to zero or idle_session_timeout ends the idle connection; the server itself is fine."""
+    from neondoctor.pool_stats.sampling import Sampler
+    from neondoctor.url import parse_url
+
+    sampler = Sampler(parse_url(lab_primary.app_url()))
+    try:
+        first = sampler.sample()
+        lab_primary.execute("SELECT pg_terminate_backend(%s)", (first.visibility.self_pid,))
+        time.sleep(0.2)
+        second = sampler.sample()
+        assert second.visibility.self_pid != first.visibility.self_pid
+    finally:
+        sampler.close()

@@ -139,6 +139,17 @@ class Sampler:
         self._sample: Callable[[], Snapshot] | None = None
 
     def sample(self) -> Snapshot:
+        kept = self._sample is not None
+        try:
+            return self._sample_once()
+        except Unreachable:
+            if not kept:
+                raise
+            # The kept connection died while idle (a server restart, Neon's scale to zero, an
+            # idle_session_timeout): that says nothing about the server now, so try a fresh one once.
+            return self._sample_once()
+
+    def _sample_once(self) -> Snapshot:
         if self._sample is None:
             stack = contextlib.ExitStack()
             self._sample = stack.enter_context(sampler(self.parsed, **self.options))
