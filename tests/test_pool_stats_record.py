@@ -361,3 +361,30 @@ def test_a_kept_connection_that_died_while_idle_is_replaced_without_a_gap(lab_pr
         assert second.visibility.self_pid != first.visibility.self_pid
     finally:
         sampler.close()
+
+
+def test_recorder_memory_stays_flat(lab_primary: LabCluster, tmp_path: Path) -> None:
+    """Rows are written and forgotten: Python memory after 400 samples is what it was after 100."""
+    import tracemalloc
+
+    from neondoctor.pool_stats.record import record
+    from neondoctor.url import parse_url
+
+    parsed = parse_url(lab_primary.app_url())
+    store = Store(tmp_path / "flat.db", target=parsed.masked(), interval_s=0.0)
+    seen: list[int] = []
+
+    def on_sample(_: Any) -> None:
+        seen.append(tracemalloc.get_traced_memory()[0])
+        if len(seen) >= 400:
+            raise KeyboardInterrupt
+
+    tracemalloc.start()
+    try:
+        summary = record(parsed, store, interval_s=0.0, duration_s=300, on_sample=on_sample)
+    finally:
+        tracemalloc.stop()
+        store.close()
+    assert summary.samples == 400 and summary.stopped_by == "interrupt"
+    growth = max(seen[300:]) - max(seen[50:100])
+    assert growth < 64 * 1024, f"memory grew by {growth} bytes between sample 100 and 400"

@@ -119,12 +119,12 @@ def pool_stats(ctx: click.Context, as_json: bool, as_check: bool, recycle: float
     except ps.SlotsFull as err:
         report.connected = False
         report.findings = [ps.slots_full_finding(err, parsed)]
-        click.echo(render_json(report) if as_json else render_text(report))
+        click.echo(render_json(report, one_line=watch) if as_json else render_text(report))
         click.get_current_context().exit(EXIT_UNREACHABLE)
     except ps.Unreachable as err:
         report.connected = False
         report.findings = [ps.unreachable_finding(err)]
-        click.echo(render_json(report) if as_json else render_text(report))
+        click.echo(render_json(report, one_line=watch) if as_json else render_text(report))
         click.get_current_context().exit(EXIT_UNREACHABLE)
 
     findings = ps.evaluate(report.snapshot, thresholds, sizing=sizing, engine=engine, app_name=app_name)
