@@ -28,7 +28,6 @@ from neondoctor.pool_stats.sampling import Sampler, SlotsFull
 from neondoctor.pool_stats.store import Store, sample_row
 from neondoctor.url import ParsedUrl
 
-NEON_SUSPEND_AFTER_S = 300  # Neon's default scale-to-zero delay
 DEFAULT_INTERVAL_S = 15.0
 DEFAULT_QUIET_PAUSE_S = 900.0
 

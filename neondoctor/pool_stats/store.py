@@ -126,8 +126,11 @@ class Store:
         """Write one row and commit it: after this returns, a crash cannot lose it."""
         cols = ", ".join(row)
         marks = ", ".join("?" for _ in row)
-        with self._tx():
-            cur = self.db.execute(f"INSERT INTO samples ({cols}) VALUES ({marks})", tuple(row.values()))
+        try:
+            with self._tx():
+                cur = self.db.execute(f"INSERT INTO samples ({cols}) VALUES ({marks})", tuple(row.values()))
+        except sqlite3.Error as exc:  # disk full, file removed, read-only mount: say so, no traceback
+            raise ConfigError(f"cannot write the recording {self.path}: {exc}") from None
         if row.get("kind") == "sample":
             self._open_gap = None
         return int(cur.lastrowid or 0)
