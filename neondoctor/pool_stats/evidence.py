@@ -172,6 +172,7 @@ def build(rows: Iterable[Row], *, target: str, interval_s: float, min_climb: int
     stretch = 0
     hole = max(3 * interval_s, interval_s + 1.0)
     closed = True  # the previous recorder wrote its `stop` row
+    open_gap: int | None = None  # index of the gap waiting for the next sample to end it
     for row in rows:
         if row.kind == "start":
             if not closed and times:
@@ -184,11 +185,17 @@ def build(rows: Iterable[Row], *, target: str, interval_s: float, min_climb: int
             closed = True
             continue
         if row.kind in ("gap", "full", "pause"):
-            gaps.append(Gap(row.t, row.t_end or row.t, row.note or "", row.kind))
+            # Shown from the last sample before it to the first sample after it: the time without data.
+            gaps.append(Gap(times[-1] if times else row.t, row.t_end or row.t, row.note or "", row.kind))
+            open_gap = len(gaps) - 1
             stretch += 1
             continue
         if row.kind != "sample":
             continue
+        if open_gap is not None:
+            g = gaps[open_gap]
+            gaps[open_gap] = Gap(g.start, row.t, g.reason, g.kind)
+            open_gap = None
         if times and row.t - times[-1] > hole:
             covered = any(g.end >= times[-1] for g in gaps)
             if not covered:
