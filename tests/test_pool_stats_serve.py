@@ -241,3 +241,15 @@ def test_grafana_dashboard_and_readme_name_only_real_metrics() -> None:
     for name in exported | APP_SIDE:
         short = name.rsplit("_connections", 1)
         assert name in readme or (len(short) == 2 and f"`_{short[1].lstrip('_')}`" in readme), name
+
+
+def test_a_silent_client_does_not_block_the_exporter(make_cluster: Any) -> None:
+    import socket
+
+    cluster = make_cluster(LabSpec(max_connections=20))
+    with serving(cluster.app_url()) as endpoint:
+        port = int(endpoint.rsplit(":", 1)[1].split("/")[0])
+        with socket.create_connection(("127.0.0.1", port)):  # connects, never sends a request
+            started = time.monotonic()
+            assert scrape(endpoint)[1][("neondoctor_server_up", ())] == 1
+            assert time.monotonic() - started < 15

@@ -3,7 +3,8 @@
 One connection, reopened after a failure; at most one sample per `cache_s` whatever the number of
 scrapers (a second Prometheus or a dashboard refresh reuses the cached text). A failed sample is
 served as `neondoctor_server_up 0`, never as an HTTP error, so the alert is about the database.
-The standard library's HTTP server, single-threaded: samples never run concurrently.
+The standard library's HTTP server, a thread per request (a silent client blocks nobody); a lock
+keeps it to one sample at a time.
 """
 
 from __future__ import annotations
@@ -11,13 +12,14 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, HTTPServer
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from neondoctor.errors import NeondoctorError
 from neondoctor.pool_stats.model import Snapshot
 from neondoctor.pool_stats.pooler import PoolerWatch
 from neondoctor.pool_stats.sampling import Sampler
+from neondoctor.redaction import redact
 from neondoctor.url import ParsedUrl
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -53,8 +55,8 @@ class Exporter:
             except NeondoctorError as err:
                 error = err.message
             waiting = self.pooler.waiting() if self.pooler else None
-            body = self.render(snap, pooler_waiting=waiting, scrape_seconds=time.perf_counter() - started,
-                               error=error)
+            body = redact(self.render(snap, pooler_waiting=waiting,
+                                      scrape_seconds=time.perf_counter() - started, error=error))
             self._cached = (now, body)
             return body
 
@@ -64,8 +66,10 @@ class Exporter:
             self.pooler.close()
 
 
-def make_server(exporter: Exporter, host: str, port: int) -> HTTPServer:
+def make_server(exporter: Exporter, host: str, port: int) -> ThreadingHTTPServer:
     class Handler(BaseHTTPRequestHandler):
+        timeout = 10  # a client that connects and says nothing gives its thread back
+
         def do_GET(self) -> None:
             if self.path.split("?")[0] not in ("/", "/metrics"):
                 self.send_error(404, "try /metrics")
@@ -80,6 +84,6 @@ def make_server(exporter: Exporter, host: str, port: int) -> HTTPServer:
         def log_message(self, *_: Any) -> None:  # quiet: a scrape every 15 s is not news
             pass
 
-    server = HTTPServer((host, port), Handler)
-    server.timeout = 1.0
+    server = ThreadingHTTPServer((host, port), Handler)
+    server.daemon_threads = True
     return server
