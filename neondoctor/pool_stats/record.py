@@ -75,8 +75,8 @@ def record(parsed: ParsedUrl, store: Store, *, interval_s: float = DEFAULT_INTER
             try:
                 snap = sampler.sample()
             except NeondoctorError as err:
-                store.gap(clock(), err.message, "full" if isinstance(err, SlotsFull) else "gap")
-                if on_gap:
+                opened = store.gap(clock(), err.message, "full" if isinstance(err, SlotsFull) else "gap")
+                if on_gap and opened:  # once per outage, not once per retry
                     on_gap(err)
                 continue
             store.add(sample_row(snap, pooler.waiting() if pooler else None))

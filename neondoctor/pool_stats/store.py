@@ -102,6 +102,8 @@ class Store:
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=FULL")
             self.db.executescript(SCHEMA)
+        except sqlite3.OperationalError as exc:  # a missing directory, no permission
+            raise ConfigError(f"--out {self.path}: cannot open ({exc})") from None
         except sqlite3.DatabaseError as exc:
             raise ConfigError(f"--out {self.path}: not a neondoctor recording ({exc})") from None
         meta = dict(self.db.execute("SELECT key, value FROM meta").fetchall())
@@ -138,13 +140,14 @@ class Store:
     def event(self, kind: str, t: float, note: str | None = None, t_end: float | None = None) -> int:
         return self.add({"t": t, "kind": kind, "note": note, "t_end": t_end})
 
-    def gap(self, t: float, note: str, kind: str = "gap") -> None:
-        """The server could not be sampled at `t`: open a gap row, or stretch the one already open."""
+    def gap(self, t: float, note: str, kind: str = "gap") -> bool:
+        """The server could not be sampled at `t`: open a gap row (True), or stretch the open one (False)."""
         if self._open_gap is None:
             self._open_gap = self.event(kind, t, note, t_end=t)
-        else:
-            with self._tx():
-                self.db.execute("UPDATE samples SET t_end = ? WHERE id = ?", (t, self._open_gap))
+            return True
+        with self._tx():
+            self.db.execute("UPDATE samples SET t_end = ? WHERE id = ?", (t, self._open_gap))
+        return False
 
     def count(self, kind: str) -> int:
         row = self.db.execute("SELECT count(*) FROM samples WHERE kind = ?", (kind,)).fetchone()
