@@ -22,6 +22,7 @@ NEON_POOLER = {
     "query_wait_timeout": 120,
 }
 PGBOUNCER_PORT = 6432
+ADMIN_DATABASE = "pgbouncer"  # PgBouncer's admin console (SHOW POOLS, SHOW STATS, SHOW CONFIG)
 SUPAVISOR_TRANSACTION_PORT = 6543
 # Startup parameters a transaction-mode PgBouncer tracks per client (1.20+ also inside `options`);
 # anything else in `options` fails with `unsupported startup parameter in options: ...`.

@@ -28,13 +28,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from neondoctor.errors import LabError
+from neondoctor.pooler import ADMIN_DATABASE
 
 if TYPE_CHECKING:
     from neondoctor.lab.cluster import LabCluster
 
 POOLER_DIR = "pgbouncer"
 STATE_FILE = "pooler.json"
-ADMIN_DATABASE = "pgbouncer"  # PgBouncer's admin console (SHOW POOLS, SHOW STATS, ...)
 INSTALL_HINT = ("PgBouncer was not found: install it (Debian/Ubuntu: `apt-get install pgbouncer`; "
                 "macOS: `brew install pgbouncer`) or set NEONDOCTOR_PGBOUNCER to its path")
 _SBIN = ("/usr/sbin/pgbouncer", "/usr/local/sbin/pgbouncer", "/usr/local/bin/pgbouncer",
@@ -149,11 +149,8 @@ class LabPooler:
         if directory.exists() and not (directory / STATE_FILE).exists():
             raise LabError(f"{directory} exists and was not made by the lab; refusing to touch it")
         directory.mkdir(mode=0o700, exist_ok=True)
-        if _server_user():
-            # root's own directories are closed to the server user: its files go under /tmp, like the data.
-            run_dir = Path(tempfile.mkdtemp(prefix="neondoctor-pgbouncer-"))
-        else:
-            run_dir = directory
+        # As root, root's own directories are closed to the server user: its files go under /tmp, like the data.
+        run_dir = Path(tempfile.mkdtemp(prefix="neondoctor-pgbouncer-")) if _server_user() else directory
         _, notes = spec.conf(install, cluster.spec.max_connections)
         state = PoolerState(install.path, install.version_text, free_port(), asdict(spec), notes, str(run_dir))
         pooler = cls(cluster, state)
