@@ -95,11 +95,8 @@ def test_normalise(raw: str, expected: str) -> None:
 def test_scan_big_log_line_by_line(matcher: Matcher) -> None:
     noise = "INFO request handled in 12 ms path=/api/items status=200\n"
     log = noise * 50_000 + "ERROR psycopg2.OperationalError: SSL SYSCALL error: EOF detected\n" + noise * 10
-    start = time.perf_counter()
     hits = list(matcher.scan(log.splitlines()))
-    elapsed = time.perf_counter() - start
     assert [(n, m.runbook.id) for n, m in hits] == [(50_001, "stale-connection")]
-    assert elapsed < 5, f"scanning 50k lines took {elapsed:.1f}s"
 
 
 def test_pathological_input_is_fast(matcher: Matcher) -> None:
