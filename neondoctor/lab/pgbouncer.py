@@ -157,6 +157,7 @@ class LabPooler:
         pooler._write_state()
         pooler.configure()
         pooler.start()
+        pooler.write_env()
         return pooler
 
     @property
@@ -183,6 +184,16 @@ class LabPooler:
     def _write_state(self) -> None:
         path = self.directory / STATE_FILE
         path.write_text(json.dumps(asdict(self.state), indent=2) + "\n")
+
+    def write_env(self) -> None:
+        """The lab's .env names both URLs as Neon's integrations do: DATABASE_URL pooled, _UNPOOLED direct."""
+        from neondoctor.pooler import DIRECT_URL_VARIABLES
+
+        path = self.cluster.env_file
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(f"# neondoctor lab ({self.cluster.root}); throwaway credentials\n"
+                     f"DATABASE_URL={self.url()}\n{DIRECT_URL_VARIABLES[0]}={self.cluster.app_url()}\n")
 
     def _own(self, path: Path) -> None:
         from neondoctor.lab.cluster import _server_user
