@@ -253,19 +253,31 @@ def demo(pg_version: int | None, as_json: bool) -> None:
 
     def started(cluster: Any) -> None:
         if not as_json:
+            pooler = cluster.pooler()
+            behind = f", PgBouncer {pooler.state.version} in transaction mode on :{pooler.port}" if pooler else ""
             click.echo(f"Throwaway PostgreSQL {cluster.state.version} on 127.0.0.1:{cluster.port} "
-                       f"(max_connections 8, 3 reserved); reproducing each fault for real...\n")
+                       f"(max_connections 8, 3 reserved{behind}); reproducing each fault for real...\n")
 
     def show(item: Any) -> None:
         shown.append(item)
         if not as_json:
             click.echo(demo_result_text(len(shown), total, item, colour=colour) + "\n", color=colour)
 
-    results = run_demo(find_install(pg_version), on_start=started, on_result=show)
+    skipped: list[Any] = []
+
+    def skip(item: Any) -> None:
+        skipped.append(item)
+        if not as_json:
+            click.echo(f"skipped: {item.title}: {item.reason}\n")
+
+    results = run_demo(find_install(pg_version), on_start=started, on_result=show, on_skip=skip)
     if as_json:
         click.echo(json.dumps([{"fault": r.title, "expected_runbook": r.runbook_id, "expected_step": r.expected_step,
-                                "ok": r.ok, "error": r.error, "triage": to_json(r.result)} for r in results], indent=2))
+                                "ok": r.ok, "error": r.error, "triage": to_json(r.result)} for r in results]
+                              + [{"fault": s.title, "skipped": s.reason} for s in skipped], indent=2))
     else:
         click.echo(demo_summary_text(results, time.monotonic() - start))
+        if skipped:
+            click.echo(f"{len(skipped)} fault(s) skipped (see above): they need what this machine lacks.")
     if not all(r.ok for r in results):
         raise SystemExit(EXIT_FINDINGS)

@@ -34,17 +34,18 @@ class Sighting:
     evidence: str = ""
 
 
-def look(ctx: ProbeContext) -> Sighting:
-    """One bounded connection to the `pgbouncer` admin database of the URL's host and port."""
+def look(ctx: ProbeContext, *, database: str = pooler.ADMIN_DATABASE) -> Sighting:
+    """One bounded connection to the `pgbouncer` admin database of the URL's host and port (or, to test
+    the client limit, which PgBouncer does not apply to its console, to the URL's own database)."""
     import psycopg2
 
     from neondoctor.connect import connect_kwargs
 
     assert ctx.parsed is not None
-    admin = dataclasses.replace(ctx.parsed, database=pooler.ADMIN_DATABASE, query={
+    target = dataclasses.replace(ctx.parsed, database=database, query={
         k: v for k, v in ctx.parsed.query.items() if k not in ("options", "dbname")})
     try:
-        conn = psycopg2.connect(**connect_kwargs(admin, connect_timeout=ctx.timeout))
+        conn = psycopg2.connect(**connect_kwargs(target, connect_timeout=ctx.timeout))
     except Exception as exc:
         text = str(exc)
         if "max_client_conn" in text:
@@ -55,6 +56,9 @@ def look(ctx: ProbeContext) -> Sighting:
         if f'database "{pooler.ADMIN_DATABASE}" does not exist' in text:
             return Sighting(False, evidence="the server says database \"pgbouncer\" does not exist: this is PostgreSQL, not PgBouncer")
         return Sighting(None, evidence=f"could not ask the pooler: {first_line(exc)}")
+    if database != pooler.ADMIN_DATABASE:
+        conn.close()
+        return Sighting(None, evidence=f"a new connection to database {database} is accepted")
     try:
         conn.autocommit = True  # the admin console has no transactions
         with conn.cursor() as cur:
@@ -90,6 +94,8 @@ def run(ctx: ProbeContext, params: dict[str, Any]) -> ProbeResult:
         return ProbeResult.confirmed(f"{guess.reason}: PgBouncer in transaction mode "
                                      f"(max_client_conn {pooler.NEON_POOLER['max_client_conn']}, "
                                      f"default_pool_size {pooler.NEON_POOLER['default_pool_size']})")
+    if check == "client_limit" and (first := look(ctx, database=ctx.parsed.database or "postgres")).client_limit_hit:
+        return ProbeResult.confirmed(f"{first.evidence}: the pooler's own client limit, not the server's slots")
     seen = look(ctx)
     pooled = seen.pgbouncer if seen.pgbouncer is not None else (guess.pooled or None)
     evidence = "; ".join(filter(None, [guess.reason if guess.pooled else "", seen.evidence]))
