@@ -18,7 +18,9 @@ from neondoctor.lab.pgbouncer import PoolerSpec
 from neondoctor.triage.probes.base import importable
 
 # Small on purpose: two server connections per user/database, a 2 s queue, eight clients at most.
-POOLER_SPEC = PoolerSpec(default_pool_size=2, max_client_conn=8, query_wait_timeout=2, max_prepared_statements=0)
+# server_login_retry 1 s: after the login faults, the pooler logs in again at once.
+POOLER_SPEC = PoolerSpec(default_pool_size=2, max_client_conn=8, query_wait_timeout=2, max_prepared_statements=0,
+                         server_login_retry=1)
 
 
 def error_of(exc: BaseException) -> str:
@@ -160,6 +162,44 @@ def idle_in_transaction(cluster: LabCluster, url: str) -> Iterator[str]:
     raise RuntimeError("the fault did not reproduce")
 
 
+def _login_error(url: str) -> str:
+    """What an app sees while the pooler cannot log in (psycopg 3 shows the pooler's own message)."""
+    import psycopg
+
+    last = "no error"
+    for _ in range(3):
+        try:
+            with psycopg.connect(_dsn(url), connect_timeout=5, autocommit=True) as conn:
+                conn.execute("SELECT 1")
+        except Exception as exc:
+            last = error_of(exc)
+            if "server login" in last:
+                break
+    return last
+
+
+@contextlib.contextmanager
+def server_down(cluster: LabCluster, url: str) -> Iterator[str]:
+    """The server behind the pooler stops: the pooler reports its failed logins."""
+    cluster.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = %s", (APP_USER,))
+    cluster.stop()
+    try:
+        yield _login_error(url)
+    finally:
+        cluster.start()
+
+
+@contextlib.contextmanager
+def server_rejects_login(cluster: LabCluster, url: str) -> Iterator[str]:
+    """The role's password changes on the server only: the pooler's logins fail, the app's URL is stale."""
+    cluster.execute(f"ALTER ROLE {APP_USER} PASSWORD %s", ("Rotated-" + cluster.state.app_password[::-1],))
+    cluster.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = %s", (APP_USER,))
+    try:
+        yield _login_error(url)
+    finally:
+        cluster.execute(f"ALTER ROLE {APP_USER} PASSWORD %s", (cluster.state.app_password,))
+
+
 def scenarios(scenario_type: Any) -> list[Any]:
     """(scenario, driver module it needs) for every pooler fault, in the demo's order."""
     pooled = _pooled
@@ -179,6 +219,12 @@ def scenarios(scenario_type: Any) -> list[Any]:
         (scenario_type("idle-in-transaction-timeout", "leaked-transaction",
                        "a transaction left idle past idle_in_transaction_session_timeout", pooled,
                        idle_in_transaction, pooled=True), "psycopg"),
+        (scenario_type("pooler-server-login", "server-unreachable",
+                       "the server behind the pooler is down (server_login_retry)", pooled, server_down,
+                       pooled=True), "psycopg"),
+        (scenario_type("pooler-server-login", "server-rejects-credentials",
+                       "the role's password changed on the server (server_login_retry)", pooled,
+                       server_rejects_login, pooled=True), "psycopg"),
     ]
 
 
