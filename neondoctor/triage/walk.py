@@ -111,6 +111,12 @@ def _add_direct(ctx: ProbeContext, options: TriageOptions) -> None:
     found = (options.direct_url, "--direct-url") if options.direct_url else None
     if found is None and (env := pooler.direct_url_from_env()):
         found = (env[1], env[0])
+    if found is None and ctx.url_source and Path(ctx.url_source).is_file():  # DATABASE_URL came from a .env
+        from neondoctor.settings import read_env_file
+
+        values = read_env_file(Path(ctx.url_source))
+        found = next(((values[n], f"{n} in {ctx.url_source}") for n in pooler.DIRECT_URL_VARIABLES
+                      if values.get(n, "").strip()), None)
     try:
         if found is not None:
             register_url_secret(found[0])
