@@ -89,7 +89,8 @@ def options_parameters(options: str) -> list[tuple[str, str]]:
             token = token[2:]
         if "=" in token:
             name, _, value = token.partition("=")
-            out.append((name.strip().lower().replace("-", "_"), value))
+            # no '-' to '_' folding: PgBouncer compares names as sent (Neon refuses `client-encoding`)
+            out.append((name.strip().lower(), value))
         i += 1
     return out
 

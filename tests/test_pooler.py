@@ -156,3 +156,9 @@ engine = create_async_engine(url, connect_args={"server_settings": {"jit": "off"
     app_settings.scan_source('engine = create_async_engine(url, connect_args={"statement_cache_size": 0})\n'
                              'conn = psycopg.connect(dsn, prepare_threshold=None)\n', "db.py", found)
     assert sorted(found.cache_off) == ["prepare_threshold=None (db.py:2)", "statement_cache_size=0 (db.py:1)"]
+
+
+def test_dashed_parameter_names_are_not_folded() -> None:
+    """PgBouncer compares names as sent: Neon refuses `client-encoding` though `client_encoding` is tracked."""
+    parsed = parse_url("postgresql+psycopg2://u@h:6432/d?options=-c%20client-encoding%3DUTF8")
+    assert pooler.untracked_startup_parameters(parsed) == ["client-encoding=UTF8"]
