@@ -21,6 +21,12 @@ from neondoctor.triage.probes.base import importable
 # server_login_retry 1 s: after the login faults, the pooler logs in again at once.
 POOLER_SPEC = PoolerSpec(default_pool_size=2, max_client_conn=8, query_wait_timeout=2, max_prepared_statements=0,
                          server_login_retry=1)
+# Runbooks no local fault can reproduce, and why (the tests check every other runbook is reproduced).
+NOT_REPRODUCIBLE = {
+    "neon-platform-limits": "a refusal of Neon's control plane (quotas, disabled endpoints)",
+    "neon-compute-unreachable": "a refusal of Neon's proxy while the compute wakes",
+    "pooler-session-state": "matched only when the paste itself names the pooler (a -pooler host or PgBouncer)",
+}
 
 
 def error_of(exc: BaseException) -> str:
@@ -162,6 +168,27 @@ def idle_in_transaction(cluster: LabCluster, url: str) -> Iterator[str]:
     raise RuntimeError("the fault did not reproduce")
 
 
+@contextlib.contextmanager
+def pooler_query_timeout(cluster: LabCluster, url: str) -> Iterator[str]:
+    """A query runs longer than the pooler's own query_timeout (3 s here): the pooler closes the client.
+
+    Set for this fault only: query_timeout also ends clients idle inside a transaction."""
+    import psycopg
+
+    bouncer = cluster.pooler()
+    bouncer.set("query_timeout", "3")
+    try:
+        try:
+            with psycopg.connect(_dsn(url), connect_timeout=5, autocommit=True) as conn:
+                conn.execute("SELECT pg_sleep(6)")
+        except Exception as exc:
+            yield error_of(exc)
+            return
+    finally:
+        bouncer.set("query_timeout", "0")
+    raise RuntimeError("the fault did not reproduce")
+
+
 def _login_error(url: str) -> str:
     """What an app sees while the pooler cannot log in (psycopg 3 shows the pooler's own message)."""
     import psycopg
@@ -216,6 +243,8 @@ def scenarios(scenario_type: Any) -> list[Any]:
                        pooled, query_wait_timeout, pooled=True), "psycopg"),
         (scenario_type("pooler-client-limit", "pooler-client-limit", "idle clients reach the pooler's max_client_conn",
                        pooled, client_limit, pooled=True), "psycopg2"),
+        (scenario_type("pooler-timeouts", "pooler-timer", "a query outlives the pooler's query_timeout (3 s)",
+                       pooled, pooler_query_timeout, pooled=True), "psycopg"),
         (scenario_type("idle-in-transaction-timeout", "leaked-transaction",
                        "a transaction left idle past idle_in_transaction_session_timeout", pooled,
                        idle_in_transaction, pooled=True), "psycopg"),

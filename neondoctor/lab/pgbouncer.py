@@ -309,23 +309,32 @@ class LabPooler:
         """The admin console (database `pgbouncer`, as the lab's superuser)."""
         return self.cluster.superuser_url(port=self.port, database=ADMIN_DATABASE)
 
-    def show(self, what: str) -> list[dict[str, Any]]:
-        """SHOW POOLS / STATS / CLIENTS / SERVERS / CONFIG through the admin console."""
+    def _console(self, command: str) -> list[dict[str, Any]]:
         import psycopg2
 
-        if not re.fullmatch(r"[A-Za-z_]+", what):
-            raise ValueError(what)
         conn = psycopg2.connect(host="127.0.0.1", port=self.port, user="postgres",
                                 password=self.cluster.state.superuser_password, dbname=ADMIN_DATABASE,
                                 connect_timeout=5)
         conn.autocommit = True  # the console knows no transactions
         try:
             with conn.cursor() as cur:
-                cur.execute(f"SHOW {what}")
+                cur.execute(command)
                 names = [d[0] for d in cur.description or ()]
-                return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+                return [dict(zip(names, row, strict=True)) for row in cur.fetchall()] if names else []
         finally:
             conn.close()
+
+    def show(self, what: str) -> list[dict[str, Any]]:
+        """SHOW POOLS / STATS / CLIENTS / SERVERS / CONFIG through the admin console."""
+        if not re.fullmatch(r"[A-Za-z_]+", what):
+            raise ValueError(what)
+        return self._console(f"SHOW {what}")
+
+    def set(self, name: str, value: str) -> None:
+        """Change a setting at run time through the admin console (SET name = 'value')."""
+        if not re.fullmatch(r"[a-z_]+", name) or not re.fullmatch(r"[A-Za-z0-9_.]*", value):
+            raise ValueError(name)
+        self._console(f"SET {name} = '{value}'")
 
     def status(self) -> dict[str, Any]:
         return {"running": self.is_running(), "version": self.state.version, "port": self.port,
