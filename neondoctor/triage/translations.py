@@ -1,0 +1,90 @@
+"""PostgreSQL's own translations of the messages the runbooks match.
+
+A server with `lc_messages = 'de_DE.UTF-8'` says `Passwort-Authentifizierung für Benutzer »app«
+fehlgeschlagen`, and libpq follows the client's locale. translations.json (written by
+scripts/extract_translations.py from the .mo catalogs PostgreSQL ships) maps a shipped condition
+(`runbook-id/condition-name`) to the catalogs' translations of its message. Each translation becomes
+one more condition of the same name: printf placeholders (`%s`, `»%s«` keeps its quotes) become
+bounded wildcards, whitespace any run of whitespace, and its longest word is the pre-filter literal.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import replace
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from neondoctor.triage.runbook import Condition, Runbook, literal_pattern
+
+DATA = Path(__file__).with_name("translations.json")
+# printf conversions as PostgreSQL's catalogs use them (%s, %d, %u, %lld, %m, %1$s, %c); %% is a literal %.
+_PLACEHOLDER = re.compile(r"%(?:\d+\$)?[-+ #0]*\d*(?:\.\d+)?(?:hh|h|ll|l|z|j|t|L)?[sdiuxXcfgeEpm]")
+_WILDCARD = r"[^\n]{0,300}?"
+MIN_LITERAL = 4  # a translation whose longest word is shorter would match too much
+
+
+def phrase(msgstr: str) -> str:
+    """The part of a catalog string a condition matches: its first line, without a trailing colon/space."""
+    first = msgstr.strip("\n").split("\n", 1)[0].strip()
+    return first.rstrip(": ").strip()
+
+
+def pattern_and_literal(msgstr: str) -> tuple[str, str] | None:
+    """(regex, lower-case literal) for one translated message; None when it would match too much."""
+    pieces = [p.replace("%%", "%") for p in _PLACEHOLDER.split(phrase(msgstr))]
+    words = [w for p in pieces for w in p.split()]
+    if not words:
+        return None
+    literal = max(words, key=len)
+    if len(literal) < MIN_LITERAL:
+        return None
+    # leading/trailing placeholders add nothing to a search: drop them
+    while pieces and not pieces[0].strip():
+        pieces.pop(0)
+    while pieces and not pieces[-1].strip():
+        pieces.pop()
+    return _WILDCARD.join(literal_pattern(p) for p in pieces), literal.lower()
+
+
+@cache
+def load() -> dict[str, Any]:
+    try:
+        return json.loads(DATA.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {"conditions": {}}
+
+
+@cache
+def _translated(key: str, contexts: tuple[str, ...]) -> tuple[Condition, ...]:
+    name = key.split("/", 1)[1]
+    out: list[Condition] = []
+    seen: set[str] = set()
+    for item in load().get("conditions", {}).get(key, {}).get("translations", []):
+        made = pattern_and_literal(item["msgstr"])
+        if made is None or made[0] in seen:
+            continue
+        seen.add(made[0])
+        out.append(Condition(name=name, operator="regex", value=phrase(item["msgstr"]), regex=made[0],
+                             literals=(made[1],), contexts=contexts))
+    return tuple(out)
+
+
+def with_translations(book: Runbook) -> Runbook:
+    """The runbook with each condition followed by its translations (same name, same context)."""
+    table = load().get("conditions", {})
+    if not any(f"{book.id}/{c.name}" in table for c in book.conditions):
+        return book
+    merged: list[Condition] = []
+    for cond in book.conditions:
+        merged.append(cond)
+        key = f"{book.id}/{cond.name}"
+        if key in table:
+            merged.extend(_translated(key, cond.contexts))
+    return replace(book, conditions=tuple(merged))
+
+
+def languages() -> list[str]:
+    return list(load().get("languages", []))
