@@ -19,6 +19,7 @@ from neondoctor.triage.probes import (
     manual,
     server_timeouts,
     slots,
+    target,
     tcp,
     tls,
     url,
@@ -40,6 +41,7 @@ PROBES: dict[str, Probe] = {
     "libpq": libpq.PROBE,
     "engine": engine.PROBE,
     "manual": manual.PROBE,
+    "target": target.PROBE,
 }
 
 

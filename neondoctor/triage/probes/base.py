@@ -7,10 +7,13 @@ import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from neondoctor.netcheck import resolve
 from neondoctor.url import ParsedUrl
+
+if TYPE_CHECKING:
+    from neondoctor.triage.target import ErrorTarget
 
 CONFIRMED = "confirmed"
 RULED_OUT = "ruled_out"
@@ -48,6 +51,19 @@ class ProbeContext:
     cwd: Path = field(default_factory=Path.cwd)
     timeout: int = 5  # seconds, for every network step
     matched_text: str | None = None
+    error_target: ErrorTarget | None = None  # what the pasted error says about its server (triage/target.py)
+    target_differs: tuple[str, ...] | None = None  # fields where DATABASE_URL names another target
+
+
+def endpoint(ctx: ProbeContext) -> tuple[str | None, int, str]:
+    """(host, port, whose) for network probes: the error's own server when DATABASE_URL names another
+    host or port (probing the URL's server would prove nothing), else DATABASE_URL's."""
+    url, target = ctx.parsed, ctx.error_target
+    assert url is not None
+    host, port = url.host, url.port or 5432
+    if target is not None and ctx.target_differs and {"host", "port"} & set(ctx.target_differs):
+        return (target.host or target.address or host), (target.port or port), "the error's"
+    return host, port, "DATABASE_URL's"
 
 
 @dataclass(frozen=True)
