@@ -117,20 +117,21 @@ class Matcher:
                 else:
                     self._unfiltered = True  # a condition without a literal: every line is a candidate
         self.literals = tuple(sorted(literals))
-        self._prefilter = re.compile(trie_pattern(self.literals)) if self.literals else None
+        self._prefilter: re.Pattern[str] | None = None  # built on first use: one paste needs none
 
     def might_match(self, text: str) -> bool:
         """Cheap test: False means no condition can match this text."""
         if self._unfiltered:
             return True
+        if self._prefilter is None and self.literals:
+            self._prefilter = re.compile(trie_pattern(self.literals))
         return bool(self._prefilter and self._prefilter.search(text.lower()))
 
     def match(self, text: str) -> Match | None:
-        """The first runbook (in order) with a condition matching the normalised paste."""
-        clean = normalise(text)
-        if not self.might_match(clean):
-            return None
-        return self._match_clean(clean)
+        """The first runbook (in order) with a condition matching the normalised paste.
+
+        No global pre-filter here: each condition's own literal test is cheaper than building one."""
+        return self._match_clean(normalise(text))
 
     def _match_clean(self, clean: str) -> Match | None:
         lowered = clean.lower()

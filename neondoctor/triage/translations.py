@@ -23,7 +23,12 @@ DATA = Path(__file__).with_name("translations.json")
 # printf conversions as PostgreSQL's catalogs use them (%s, %d, %u, %lld, %m, %1$s, %c); %% is a literal %.
 _PLACEHOLDER = re.compile(r"%(?:\d+\$)?[-+ #0]*\d*(?:\.\d+)?(?:hh|h|ll|l|z|j|t|L)?[sdiuxXcfgeEpm]")
 _WILDCARD = r"[^\n]{0,300}?"
-MIN_LITERAL = 4  # a translation whose longest word is shorter would match too much
+MIN_LITERAL = 4  # a translation whose longest word weighs less would match too much
+
+
+def weight(word: str) -> int:
+    """Letters a word is worth as evidence: a CJK or Hangul character carries about a Latin syllable."""
+    return sum(2 if ord(ch) >= 0x2E80 else 1 for ch in word)
 
 
 def phrase(msgstr: str) -> str:
@@ -38,8 +43,8 @@ def pattern_and_literal(msgstr: str) -> tuple[str, str] | None:
     words = [w for p in pieces for w in p.split()]
     if not words:
         return None
-    literal = max(words, key=len)
-    if len(literal) < MIN_LITERAL:
+    literal = max(words, key=weight)
+    if weight(literal) < MIN_LITERAL:
         return None
     # leading/trailing placeholders add nothing to a search: drop them
     while pieces and not pieces[0].strip():
@@ -63,7 +68,8 @@ def _translated(key: str, contexts: tuple[str, ...]) -> tuple[Condition, ...]:
     out: list[Condition] = []
     seen: set[str] = set()
     for item in load().get("conditions", {}).get(key, {}).get("translations", []):
-        made = pattern_and_literal(item["msgstr"])
+        # the generator stores regex and literal; computing them is the fallback for a hand-edited file
+        made = (item["regex"], item["literal"]) if "regex" in item else pattern_and_literal(item["msgstr"])
         if made is None or made[0] in seen:
             continue
         seen.add(made[0])
