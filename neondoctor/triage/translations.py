@@ -22,6 +22,7 @@ from neondoctor.triage.runbook import Condition, Runbook, literal_pattern
 DATA = Path(__file__).with_name("translations.json")
 # printf conversions as PostgreSQL's catalogs use them (%s, %d, %u, %lld, %m, %1$s, %c); %% is a literal %.
 _PLACEHOLDER = re.compile(r"%(?:\d+\$)?[-+ #0]*\d*(?:\.\d+)?(?:hh|h|ll|l|z|j|t|L)?[sdiuxXcfgeEpm]")
+_TOKEN = re.compile(f"(%%|{_PLACEHOLDER.pattern})")
 _WILDCARD = r"[^\n]{0,300}?"
 MIN_LITERAL = 4  # a translation whose longest word weighs less would match too much
 
@@ -39,7 +40,14 @@ def phrase(msgstr: str) -> str:
 
 def pattern_and_literal(msgstr: str) -> tuple[str, str] | None:
     """(regex, lower-case literal) for one translated message; None when it would match too much."""
-    pieces = [p.replace("%%", "%") for p in _PLACEHOLDER.split(phrase(msgstr))]
+    pieces = [""]
+    for token in _TOKEN.split(phrase(msgstr)):  # text, then a `%%` or a placeholder, then text ...
+        if token == "%%":
+            pieces[-1] += "%"
+        elif token and _PLACEHOLDER.fullmatch(token):
+            pieces.append("")
+        else:
+            pieces[-1] += token
     words = [w for p in pieces for w in p.split()]
     if not words:
         return None
