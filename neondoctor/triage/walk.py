@@ -21,7 +21,7 @@ from neondoctor.errors import EXIT_CONFIG, EXIT_FINDINGS, EXIT_NO_MATCH, EXIT_OK
 from neondoctor.log import get_logger
 from neondoctor.triage.matcher import Match, Matcher, normalise
 from neondoctor.triage.probes import get_probe
-from neondoctor.triage.probes.base import CONFIRMED, INCONCLUSIVE, RULED_OUT, ProbeContext, ProbeResult
+from neondoctor.triage.probes.base import CONFIRMED, INCONCLUSIVE, RULED_OUT, Probe, ProbeContext, ProbeResult
 from neondoctor.triage.runbook import Runbook, Step
 from neondoctor.triage.target import ErrorTarget, extract_target
 
@@ -116,10 +116,10 @@ def build_context(options: TriageOptions, matched_text: str | None = None) -> Pr
     return ctx
 
 
-def run_step(step: Step, ctx: ProbeContext) -> StepOutcome:
+def run_step(step: Step, ctx: ProbeContext, probe: Probe | None = None) -> StepOutcome:
     start = time.monotonic()
     try:
-        result = get_probe(step.probe).run(ctx, step.param_dict())
+        result = (probe or get_probe(step.probe)).run(ctx, step.param_dict())
     except NeondoctorError:
         raise
     except Exception as exc:  # a probe bug must not end the walk without a verdict
@@ -136,7 +136,9 @@ def walk(book: Runbook, ctx: ProbeContext, ruled_out: Sequence[str] = (),
     outcomes: list[StepOutcome] = []
     given = list(dict.fromkeys(ruled_out))
     if ctx.target_differs and MISMATCH_STEP.id not in given:
-        first = run_step(MISMATCH_STEP, ctx)
+        from neondoctor.triage.probes.target import PROBE as TARGET_PROBE
+
+        first = run_step(MISMATCH_STEP, ctx, TARGET_PROBE)
         outcomes.append(StepOutcome(MISMATCH_STEP, DIFFERS, first.evidence, first.duration_ms))
         if on_step:
             on_step(outcomes[-1])
