@@ -45,6 +45,8 @@ CASES = [  # (paste, expected fields)
      {"host": None, "user": "app", "database": "shop"}),  # that host is the client's address, not the server
     ('engine = create_engine("postgresql+asyncpg://bob:s3cr3t@db.internal:6543/shop?sslmode=require")',
      {"host": "db.internal", "port": 6543, "user": "bob", "database": "shop", "sslmode": "require"}),
+    ("FATAL:  Passwort-Authentifizierung für Benutzer »neondb_owner« fehlgeschlagen", {"user": "neondb_owner"}),
+    ('ВАЖНО:  пользователь "app" не прошёл проверку подлинности (по паролю)', {"user": "app"}),
     ("Npgsql.NpgsqlException (0x80004005): Failed to connect to 10.0.0.7:5432", {"address": "10.0.0.7",
                                                                                 "driver": "npgsql"}),
 ]

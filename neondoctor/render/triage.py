@@ -70,6 +70,8 @@ def to_text(result: TriageResult, *, colour: bool = False) -> str:
         out.append(f"Fix: {verdict.step.fix}")
         if verdict.step.docs:
             out.append(f"Docs: {verdict.step.docs}")
+        if result.target_differs and verdict.step.id != "target-mismatch":
+            out.append("Also: the error names another target than DATABASE_URL (see target-mismatch above).")
     elif verdict.status == INCONCLUSIVE and verdict.step:
         out.append(_style(f"Stopped at {verdict.step.id}: {verdict.step.cause}", "yellow", colour, bold=True))
         out.append(f"Check: {verdict.check}")

@@ -43,7 +43,11 @@ _HOST_PORT_ADDR = [  # (regex, has address group)
 _URL = re.compile(r"\b(?P<scheme>postgres(?:ql)?(?:\+\w+)?|jdbc:postgresql)://(?:(?P<user>[^:@/\s]{1,100})"
                   r"(?::[^@\s]{0,200})?@)?(?P<host>\[[^\]\s]{1,100}\]|[^:/?\s,'\"`]{1,255})?(?::(?P<port>\d{1,5}))?"
                   r"(?:/(?P<database>[^?\s'\"`,]{1,100}))?(?:\?(?P<query>[^\s'\"`]{0,500}))?")
-_USER = [re.compile(r'(?:for user|user) "(?P<v>[^"\n]{1,100})"'), re.compile(r'role "(?P<v>[^"\n]{1,100})" (?:does not|is not)'),
+_USER = [re.compile(r'(?:for user|user) "(?P<v>[^"\n]{1,100})"'),
+         # the server's translations (translations.json): the word for "user", then the quoted name
+         re.compile(r"(?:Benutzer|utilisateur|usuario|utente|пользовател[яь]|користувач[аі]?|användare|用户|사용자|ユーザー?)"
+                    r"\s{0,2}[»«\"“„]\s?(?P<v>[^\"»«“”\n]{1,100}?)\s?[«»\"“”]"),
+         re.compile(r'role "(?P<v>[^"\n]{1,100})" (?:does not|is not)'),
          re.compile(r"\buser=(?P<v>[^\s`'\",]{1,100})"), re.compile(r"credentials for `(?P<v>[^`\n]{1,100})`")]
 _DATABASE = [re.compile(r'database "(?P<v>[^"\n]{1,100})"'), re.compile(r"\b(?:database|dbname)=(?P<v>[^\s`'\",]{1,100})"),
              re.compile(r"Database `(?P<v>[^`\n]{1,100})` does not exist")]

@@ -36,7 +36,8 @@ MISMATCH_STEP = Step(
     probe="target",
     fix=("Find the configuration the failing app really runs with (container env, secrets manager, the "
          "deployment's .env, a -pooler vs direct host) and fix it there, or run triage with that URL: "
-         "DATABASE_URL='<the app's URL>' neondoctor triage ..."),
+         "DATABASE_URL='<the app's URL>' neondoctor triage ... If the difference is intended, continue "
+         "with --ruled-out target-mismatch."),
 )
 log = get_logger(__name__)
 
