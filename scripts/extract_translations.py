@@ -10,6 +10,9 @@ The result, neondoctor/triage/translations.json, is committed; regenerate it wit
     python scripts/extract_translations.py [--locale-dir /usr/share/locale] [--major 15]
 
 and review the diff. Only catalogs' own strings are written (untranslated entries are skipped).
+Each condition keeps its `msgids` ([catalog, msgid]) and its `translations`, one per line:
+[language, index into msgids, msgstr, regex, pre-filter literal] (regex and literal as computed by
+neondoctor.triage.translations.pattern_and_literal, so start-up does not recompute them).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 OUT = REPO / "neondoctor" / "triage" / "translations.json"
@@ -113,6 +117,20 @@ def check_keys() -> list[str]:
     return [key for key in MSGIDS if key not in known]
 
 
+def dump(data: dict[str, Any]) -> str:
+    """JSON with one translation per line: small to load at start-up, readable in a diff."""
+    line = lambda value: json.dumps(value, ensure_ascii=False, separators=(",", ":"))  # noqa: E731
+    head = {k: v for k, v in data.items() if k != "conditions"}
+    out = ["{"] + [f" {line(k)}:{line(v)}," for k, v in head.items()] + [' "conditions":{']
+    items = list(data["conditions"].items())
+    for i, (key, entry) in enumerate(items):
+        rows = ",\n".join(f"   {line(t)}" for t in entry["translations"])
+        out.append(f"  {line(key)}:{{\"msgids\":{line(entry['msgids'])},\"translations\":[\n{rows}\n  ]}}"
+                   + ("," if i < len(items) - 1 else ""))
+    out += [" }", "}"]
+    return "\n".join(out) + "\n"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--locale-dir", type=Path, default=Path("/usr/share/locale"))
@@ -127,11 +145,11 @@ def main() -> int:
         print(f"no {SERVER}-{args.major}.mo or {LIBPQ}-{args.major}.mo under {args.locale_dir} "
               f"(Debian: apt-get install postgresql-{args.major} libpq5)", file=sys.stderr)
         return 2
-    conditions: dict[str, dict[str, object]] = {}
+    conditions: dict[str, dict[str, list[Any]]] = {}
     missing: list[str] = []
     for key, entries in MSGIDS.items():
-        found = []
-        for catalog, msgid in entries:
+        found: list[list[Any]] = []
+        for index, (catalog, msgid) in enumerate(entries):
             langs = cats[catalog]
             hits = 0
             for lang, trans in sorted(langs.items()):
@@ -142,11 +160,10 @@ def main() -> int:
                     if made is None:  # too short to match safely (reported, not written)
                         print(f"skipped ({lang}) {msgstr!r}: no word of {MIN_LITERAL}+ characters", file=sys.stderr)
                         continue
-                    found.append({"lang": lang, "catalog": catalog, "msgid": msgid, "msgstr": msgstr,
-                                  "regex": made[0], "literal": made[1]})
+                    found.append([lang, index, msgstr, made[0], made[1]])
             if langs and not hits:
                 missing.append(f"{key}: {msgid!r}")
-        conditions[key] = {"translations": found}
+        conditions[key] = {"msgids": [list(e) for e in entries], "translations": found}
     if missing:  # a msgid that no catalog knows is a typo in MSGIDS (or a message reworded upstream)
         print("msgids found in no catalog:\n  " + "\n  ".join(missing), file=sys.stderr)
         return 2
@@ -160,8 +177,8 @@ def main() -> int:
         "languages": sorted({lang for langs in cats.values() for lang in langs}),
         "conditions": conditions,
     }
-    args.output.write_text(json.dumps(data, ensure_ascii=False, indent=1, sort_keys=False) + "\n", encoding="utf-8")
-    total = sum(len(v["translations"]) for v in conditions.values())  # type: ignore[arg-type]
+    args.output.write_text(dump(data), encoding="utf-8")
+    total = sum(len(v["translations"]) for v in conditions.values())
     print(f"{total} translations of {len(MSGIDS)} conditions in {len(data['languages'])} languages -> {args.output}")
     return 0
 

@@ -38,7 +38,7 @@ def test_every_key_names_a_shipped_condition_and_languages_are_covered() -> None
     known = {f"{b.id}/{c.name}" for b in load_runbooks() for c in b.conditions}
     assert set(data["conditions"]) <= known
     assert set(data["languages"]) >= REQUIRED
-    langs = {t["lang"] for t in data["conditions"]["auth-failure/password-authentication-failed"]["translations"]}
+    langs = {t[0] for t in data["conditions"]["auth-failure/password-authentication-failed"]["translations"]}
     assert langs >= REQUIRED
 
 

@@ -18,50 +18,63 @@ from typing import Any
 
 from neondoctor.triage.context import raised_in
 
+
+class _Lazy:
+    """A regex compiled on first use (re's own cache keeps it): importing this module costs nothing."""
+
+    __slots__ = ("source",)
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+
+    def search(self, text: str) -> re.Match[str] | None:
+        return re.compile(self.source).search(text)
+
+
 # a host name, an IPv4 address or an IPv6 one (bracketed, or bare: then the last colon starts the port)
 _H = r"(?:\[[^\]\s]{1,100}\]|[\w.\-:%]{1,255})"
 _HOST_PORT_ADDR = [  # (regex, has address group)
-    re.compile(r'connection to server at "(?P<host>[^"\n]{1,255})" \((?P<addr>[^)\n]{1,100})\), port (?P<port>\d{1,5}) failed'),
-    re.compile(r'connection to server at "(?P<host>[^"\n]{1,255})", port (?P<port>\d{1,5}) failed'),
-    re.compile(r'connection to server on socket "(?P<host>/[^"\n]{0,255}?)/\.s\.PGSQL\.(?P<port>\d{1,5})"'),
-    re.compile(r'Is the server running on host "(?P<host>[^"\n]{1,255})"(?: \((?P<addr>[^)\n]{1,100})\))? and accepting'
+    _Lazy(r'connection to server at "(?P<host>[^"\n]{1,255})" \((?P<addr>[^)\n]{1,100})\), port (?P<port>\d{1,5}) failed'),
+    _Lazy(r'connection to server at "(?P<host>[^"\n]{1,255})", port (?P<port>\d{1,5}) failed'),
+    _Lazy(r'connection to server on socket "(?P<host>/[^"\n]{0,255}?)/\.s\.PGSQL\.(?P<port>\d{1,5})"'),
+    _Lazy(r'Is the server running on host "(?P<host>[^"\n]{1,255})"(?: \((?P<addr>[^)\n]{1,100})\))? and accepting'
                r'\s+TCP/IP connections on port (?P<port>\d{1,5})'),
-    re.compile(r"Connect call failed \('(?P<addr>[^'\n]{1,100})', (?P<port>\d{1,5})"),
-    re.compile(rf'PostgreSQL server at "(?P<host>{_H}):(?P<port>\d{{1,5}})"'),
-    re.compile(rf"\b(?:ECONNREFUSED|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|ECONNRESET) (?P<addr>{_H}):(?P<port>\d{{1,5}})\b"),
-    re.compile(rf"\bConnection to (?P<host>{_H}):(?P<port>\d{{1,5}}) refused"),
-    re.compile(rf"\bdial tcp (?P<addr>{_H}):(?P<port>\d{{1,5}})"),
-    re.compile(rf"\b(?:tcp|ssl) connect \((?P<host>{_H}):(?P<port>\d{{1,5}})\)"),
-    re.compile(rf"[Ff]ailed to connect to (?P<addr>{_H}):(?P<port>\d{{1,5}})\b"),
-    re.compile(r"database server at `(?P<host>[^`\n]{1,255})`(?::`(?P<port>\d{1,5})`)?"),
-    re.compile(r"database server at `(?P<host>[^`:\n]{1,255}):(?P<port>\d{1,5})`"),
-    re.compile(r"could not translate host name \"(?P<host>[^\"\n]{1,255})\""),
-    re.compile(r"failed to resolve host '(?P<host>[^'\n]{1,255})'"),
-    re.compile(r"getaddrinfo (?:ENOTFOUND|EAI_AGAIN) (?P<host>[\w.\-]{1,255})"),
-    re.compile(r"\bhost=(?P<host>[^\s`'\"]{1,255})"),
+    _Lazy(r"Connect call failed \('(?P<addr>[^'\n]{1,100})', (?P<port>\d{1,5})"),
+    _Lazy(rf'PostgreSQL server at "(?P<host>{_H}):(?P<port>\d{{1,5}})"'),
+    _Lazy(rf"\b(?:ECONNREFUSED|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|ECONNRESET) (?P<addr>{_H}):(?P<port>\d{{1,5}})\b"),
+    _Lazy(rf"\bConnection to (?P<host>{_H}):(?P<port>\d{{1,5}}) refused"),
+    _Lazy(rf"\bdial tcp (?P<addr>{_H}):(?P<port>\d{{1,5}})"),
+    _Lazy(rf"\b(?:tcp|ssl) connect \((?P<host>{_H}):(?P<port>\d{{1,5}})\)"),
+    _Lazy(rf"[Ff]ailed to connect to (?P<addr>{_H}):(?P<port>\d{{1,5}})\b"),
+    _Lazy(r"database server at `(?P<host>[^`\n]{1,255})`(?::`(?P<port>\d{1,5})`)?"),
+    _Lazy(r"database server at `(?P<host>[^`:\n]{1,255}):(?P<port>\d{1,5})`"),
+    _Lazy(r"could not translate host name \"(?P<host>[^\"\n]{1,255})\""),
+    _Lazy(r"failed to resolve host '(?P<host>[^'\n]{1,255})'"),
+    _Lazy(r"getaddrinfo (?:ENOTFOUND|EAI_AGAIN) (?P<host>[\w.\-]{1,255})"),
+    _Lazy(r"\bhost=(?P<host>[^\s`'\"]{1,255})"),
 ]
-_URL = re.compile(r"\b(?P<scheme>postgres(?:ql)?(?:\+\w+)?|jdbc:postgresql)://(?:(?P<user>[^:@/\s]{1,100})"
+_URL = _Lazy(r"\b(?P<scheme>postgres(?:ql)?(?:\+\w+)?|jdbc:postgresql)://(?:(?P<user>[^:@/\s]{1,100})"
                   r"(?::[^@\s]{0,200})?@)?(?P<host>\[[^\]\s]{1,100}\]|[^:/?\s,'\"`]{1,255})?(?::(?P<port>\d{1,5}))?"
                   r"(?:/(?P<database>[^?\s'\"`,]{1,100}))?(?:\?(?P<query>[^\s'\"`]{0,500}))?")
-_USER = [re.compile(r'(?:for user|user) "(?P<v>[^"\n]{1,100})"'),
+_USER = [_Lazy(r'(?:for user|user) "(?P<v>[^"\n]{1,100})"'),
          # the server's translations (translations.json): the word for "user", then the quoted name
-         re.compile(r"(?:Benutzer|utilisateur|usuario|utente|пользовател[яь]|користувач[аі]?|användare|用户|사용자|ユーザー?)"
+         _Lazy(r"(?:Benutzer|utilisateur|usuario|utente|пользовател[яь]|користувач[аі]?|användare|用户|사용자|ユーザー?)"
                     r"\s{0,2}[»«\"“„]\s?(?P<v>[^\"»«“”\n]{1,100}?)\s?[«»\"“”]"),
-         re.compile(r'role "(?P<v>[^"\n]{1,100})" (?:does not|is not)'),
-         re.compile(r"\buser=(?P<v>[^\s`'\",]{1,100})"), re.compile(r"credentials for `(?P<v>[^`\n]{1,100})`")]
-_DATABASE = [re.compile(r'database "(?P<v>[^"\n]{1,100})"'), re.compile(r"\b(?:database|dbname)=(?P<v>[^\s`'\",]{1,100})"),
-             re.compile(r"Database `(?P<v>[^`\n]{1,100})` does not exist")]
-_SSLMODE = re.compile(r"\bsslmode=(?P<v>[a-z-]{3,12})")
-_SQLSTATE = re.compile(r"(?:SQLSTATE\s?[\[(=:]?\s?'?|sqlstate=|pgcode[=:]\s?'?|\bcode: ')(?P<v>[0-9A-Z]{5})\b")
+         _Lazy(r'role "(?P<v>[^"\n]{1,100})" (?:does not|is not)'),
+         _Lazy(r"\buser=(?P<v>[^\s`'\",]{1,100})"), _Lazy(r"credentials for `(?P<v>[^`\n]{1,100})`")]
+_DATABASE = [_Lazy(r'database "(?P<v>[^"\n]{1,100})"'), _Lazy(r"\b(?:database|dbname)=(?P<v>[^\s`'\",]{1,100})"),
+             _Lazy(r"Database `(?P<v>[^`\n]{1,100})` does not exist")]
+_SSLMODE = _Lazy(r"\bsslmode=(?P<v>[a-z-]{3,12})")
+_SQLSTATE = _Lazy(r"(?:SQLSTATE\s?[\[(=:]?\s?'?|sqlstate=|pgcode[=:]\s?'?|\bcode: ')(?P<v>[0-9A-Z]{5})\b")
 _DRIVERS = [  # (marker, driver): the first marker found names the driver
-    (re.compile(r"\bpsycopg2\b"), "psycopg2"), (re.compile(r"\bpsycopg(?:_pool)?\."), "psycopg"),
-    (re.compile(r"\basyncpg\b"), "asyncpg"), (re.compile(r"\bpg8000\b"), "pg8000"),
-    (re.compile(r"@neondatabase/serverless|NeonDbError"), "neon-serverless"),
-    (re.compile(r"node_modules/pg(?:-pool)?/|\bECONNREFUSED\b"), "node-postgres"),
-    (re.compile(r"\bPrisma|\bP10\d\d\b"), "prisma"), (re.compile(r"org\.postgresql"), "pgjdbc"),
-    (re.compile(r"\bNpgsql\b"), "npgsql"), (re.compile(r"\bPostgrex\b|DBConnection"), "postgrex"),
-    (re.compile(r"\bPG::|ActiveRecord"), "ruby-pg"), (re.compile(r"\bpgx\b|failed to connect to `"), "pgx"),
-    (re.compile(r"\bpq: "), "lib/pq"), (re.compile(r"\bpsql: "), "psql"),
+    (_Lazy(r"\bpsycopg2\b"), "psycopg2"), (_Lazy(r"\bpsycopg(?:_pool)?\."), "psycopg"),
+    (_Lazy(r"\basyncpg\b"), "asyncpg"), (_Lazy(r"\bpg8000\b"), "pg8000"),
+    (_Lazy(r"@neondatabase/serverless|NeonDbError"), "neon-serverless"),
+    (_Lazy(r"node_modules/pg(?:-pool)?/|\bECONNREFUSED\b"), "node-postgres"),
+    (_Lazy(r"\bPrisma|\bP10\d\d\b"), "prisma"), (_Lazy(r"org\.postgresql"), "pgjdbc"),
+    (_Lazy(r"\bNpgsql\b"), "npgsql"), (_Lazy(r"\bPostgrex\b|DBConnection"), "postgrex"),
+    (_Lazy(r"\bPG::|ActiveRecord"), "ruby-pg"), (_Lazy(r"\bpgx\b|failed to connect to `"), "pgx"),
+    (_Lazy(r"\bpq: "), "lib/pq"), (_Lazy(r"\bpsql: "), "psql"),
 ]
 _LOCAL = {"localhost", "127.0.0.1", "::1", "localhost.localdomain"}
 
@@ -94,7 +107,7 @@ class ErrorTarget:
         return text + (f"/{self.database}" if self.database else "")
 
 
-def _first(patterns: list[re.Pattern[str]], text: str) -> str | None:
+def _first(patterns: list[_Lazy], text: str) -> str | None:
     for pattern in patterns:
         found = pattern.search(text)
         if found:

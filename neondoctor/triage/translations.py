@@ -3,7 +3,8 @@
 A server with `lc_messages = 'de_DE.UTF-8'` says `Passwort-Authentifizierung für Benutzer »app«
 fehlgeschlagen`, and libpq follows the client's locale. translations.json (written by
 scripts/extract_translations.py from the .mo catalogs PostgreSQL ships) maps a shipped condition
-(`runbook-id/condition-name`) to the catalogs' translations of its message. Each translation becomes
+(`runbook-id/condition-name`) to the catalogs' translations of its message (one per line:
+language, msgid index, msgstr, regex, literal, see the script). Each translation becomes
 one more condition of the same name: printf placeholders (`%s`, `»%s«` keeps its quotes) become
 bounded wildcards, whitespace any run of whitespace, and its longest word is the pre-filter literal.
 """
@@ -75,14 +76,12 @@ def _translated(key: str, contexts: tuple[str, ...]) -> tuple[Condition, ...]:
     name = key.split("/", 1)[1]
     out: list[Condition] = []
     seen: set[str] = set()
-    for item in load().get("conditions", {}).get(key, {}).get("translations", []):
-        # the generator stores regex and literal; computing them is the fallback for a hand-edited file
-        made = (item["regex"], item["literal"]) if "regex" in item else pattern_and_literal(item["msgstr"])
-        if made is None or made[0] in seen:
+    for _lang, _msgid, msgstr, regex, literal in load().get("conditions", {}).get(key, {}).get("translations", []):
+        if regex in seen:  # the same wording in two catalogs (server and libpq)
             continue
-        seen.add(made[0])
-        out.append(Condition(name=name, operator="regex", value=phrase(item["msgstr"]), regex=made[0],
-                             literals=(made[1],), contexts=contexts))
+        seen.add(regex)
+        out.append(Condition(name=name, operator="regex", value=msgstr, regex=regex, literals=(literal,),
+                             contexts=contexts))
     return tuple(out)
 
 
