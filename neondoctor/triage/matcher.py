@@ -145,6 +145,8 @@ class Matcher:
                     context = context or raised_in(clean)
                     if context not in cond.contexts:
                         continue
+                if cond.unless and any(u in lowered for u in cond.unless):
+                    continue
                 found = cond.pattern.search(clean)
                 if found:
                     matched = found.group(found.lastindex or 0) if cond.operator == "all" else found.group(0)

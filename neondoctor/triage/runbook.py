@@ -13,6 +13,7 @@ A runbook file looks like::
       - name: closed-at-connect
         contains: server closed the connection unexpectedly
         context: connect         # only when the stack shows the error was raised while connecting
+        unless: [HTTPSConnectionPool(]   # not when these words show another stack's failure
     steps:                       # walked in order, one probe at a time
       - id: wrong-password
         cause: The password in DATABASE_URL is not the role's password
@@ -52,7 +53,7 @@ RUNBOOK_KEYS = {"id", "title", "order", "description", "match", "steps"}
 # connection), `in-use` (on an established one), `unknown` (no stack to tell). A condition with
 # `context:` matches only in those; without it, in any.
 CONTEXTS = ("connect", "in-use", "unknown")
-CONDITION_KEYS = {"name", "context", *OPERATORS}
+CONDITION_KEYS = {"name", "context", "unless", *OPERATORS}
 STEP_KEYS = {"id", "cause", "probe", "params", "fix", "docs", "manual"}
 _ID = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 
@@ -65,6 +66,7 @@ class Condition:
     regex: str  # the compiled form's source; compiled on first use (start-up pays only for what runs)
     literals: tuple[str, ...]  # lower-case literals, one of which occurs in any text the pattern matches
     contexts: tuple[str, ...] = ()  # where the error must have been raised; () means anywhere
+    unless: tuple[str, ...] = ()  # lower-case phrases that, present anywhere in the paste, veto the match
 
     @property
     def pattern(self) -> re.Pattern[str]:
@@ -237,6 +239,10 @@ def _condition(raw: Any, where: str, path: Path, problems: _Problems) -> Conditi
     contexts = _contexts(raw.get("context"), where, path, problems)
     if contexts is None:
         return None
+    unless = raw.get("unless", [])
+    if not isinstance(unless, list) or not all(isinstance(u, str) and u.strip() for u in unless):
+        problems.add(path, f"{where}.unless", "must be a list of phrases (another stack's words for its own failure)")
+        return None
     op = ops[0]
     value = raw[op]
     if op == "all":
@@ -272,7 +278,7 @@ def _condition(raw: Any, where: str, path: Path, problems: _Problems) -> Conditi
         problems.add(path, f"{where}.{op}", "nested quantifier (e.g. `(a+)+`) risks catastrophic backtracking")
         return None
     return Condition(name=str(name), operator=op, value=value_t, regex=source, literals=literals,
-                     contexts=contexts)
+                     contexts=contexts, unless=tuple(u.lower() for u in unless))
 
 
 def _contexts(raw: Any, where: str, path: Path, problems: _Problems) -> tuple[str, ...] | None:

@@ -72,7 +72,7 @@ def load() -> dict[str, Any]:
 
 
 @cache
-def _translated(key: str, contexts: tuple[str, ...]) -> tuple[Condition, ...]:
+def _translated(key: str, contexts: tuple[str, ...], unless: tuple[str, ...]) -> tuple[Condition, ...]:
     name = key.split("/", 1)[1]
     out: list[Condition] = []
     seen: set[str] = set()
@@ -81,12 +81,12 @@ def _translated(key: str, contexts: tuple[str, ...]) -> tuple[Condition, ...]:
             continue
         seen.add(regex)
         out.append(Condition(name=name, operator="regex", value=msgstr, regex=regex, literals=(literal,),
-                             contexts=contexts))
+                             contexts=contexts, unless=unless))
     return tuple(out)
 
 
 def with_translations(book: Runbook) -> Runbook:
-    """The runbook with each condition followed by its translations (same name, same context)."""
+    """The runbook with each condition followed by its translations (same name, context and vetoes)."""
     table = load().get("conditions", {})
     if not any(f"{book.id}/{c.name}" in table for c in book.conditions):
         return book
@@ -95,7 +95,7 @@ def with_translations(book: Runbook) -> Runbook:
         merged.append(cond)
         key = f"{book.id}/{cond.name}"
         if key in table:
-            merged.extend(_translated(key, cond.contexts))
+            merged.extend(_translated(key, cond.contexts, cond.unless))
     return replace(book, conditions=tuple(merged))
 
 
