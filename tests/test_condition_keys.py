@@ -43,3 +43,19 @@ def test_context_and_unless_decide(tmp_path: Path) -> None:
     assert m.match(connect).condition.name == "at-connect"
     assert m.match("E: boom").condition.name == "elsewhere"
     assert m.match("HTTPSConnectionPool(host='x', port=443): boom") is None
+
+
+def test_words_limited_to_a_context_match_somewhere_in_every_context() -> None:
+    """A shipped condition limited to some contexts leaves no gap: the same words raised anywhere else
+    still match a runbook (stale at in-use/unknown, connect failure at connect)."""
+    from neondoctor.triage.runbook import load_runbooks
+
+    m = Matcher(load_runbooks())
+    frames = {"connect": '  File "/x/psycopg2/__init__.py", line 122, in connect\n    conn = _connect(dsn)\n',
+              "in-use": '  File "/x/engine/default.py", line 9, in do_execute\n    cursor.execute(s)\n', "unknown": ""}
+    for words in ("server closed the connection unexpectedly", "SSL connection has been closed unexpectedly",
+                  "SSL SYSCALL error: EOF detected", "SSL SYSCALL error: Success"):
+        for context, stack in frames.items():
+            found = m.match(f"{stack}psycopg2.OperationalError: {words}")
+            assert found is not None and found.context == context, (words, context)
+            assert found.runbook.id == ("connect-failure" if context == "connect" else "stale-connection")
