@@ -86,6 +86,15 @@ MSGIDS: dict[str, list[tuple[str, str]]] = {
 }
 
 
+# libpq's own prefix for a connection it is opening: read (translated) for where the error was raised
+# and for the error's own target. Each placeholder becomes the named group given here, in order.
+PREFIXES: list[tuple[str, tuple[str, ...]]] = [
+    ('connection to server at "%s" (%s), port %s failed: ', ("host", "addr", "port")),
+    ('connection to server at "%s", port %s failed: ', ("host", "port")),
+    ('connection to server on socket "%s" failed: ', ("socket",)),
+]
+
+
 def catalogs(locale_dir: Path, major: int) -> dict[str, dict[str, gettext.GNUTranslations]]:
     """{catalog: {lang: translations}} for every language that ships the catalog."""
     out: dict[str, dict[str, gettext.GNUTranslations]] = {SERVER: {}, LIBPQ: {}}
@@ -106,7 +115,11 @@ def package_version(major: int) -> str | None:
 
 
 sys.path.insert(0, str(REPO))
-from neondoctor.triage.translations import MIN_LITERAL, pattern_and_literal  # noqa: E402  (the repo's own code)
+from neondoctor.triage.translations import (  # noqa: E402  (the repo's own code)
+    MIN_LITERAL,
+    pattern_and_literal,
+    prefix_pattern,
+)
 
 
 def check_keys() -> list[str]:
@@ -120,8 +133,10 @@ def check_keys() -> list[str]:
 def dump(data: dict[str, Any]) -> str:
     """JSON with one translation per line: small to load at start-up, readable in a diff."""
     line = lambda value: json.dumps(value, ensure_ascii=False, separators=(",", ":"))  # noqa: E731
-    head = {k: v for k, v in data.items() if k != "conditions"}
-    out = ["{"] + [f" {line(k)}:{line(v)}," for k, v in head.items()] + [' "conditions":{']
+    head = {k: v for k, v in data.items() if k not in ("conditions", "connect_prefixes")}
+    out = ["{"] + [f" {line(k)}:{line(v)}," for k, v in head.items()]
+    out += [' "connect_prefixes":[', ",\n".join(f"  {line(p)}" for p in data["connect_prefixes"]), " ],"]
+    out += [' "conditions":{']
     items = list(data["conditions"].items())
     for i, (key, entry) in enumerate(items):
         rows = ",\n".join(f"   {line(t)}" for t in entry["translations"])
@@ -164,6 +179,13 @@ def main() -> int:
             if langs and not hits:
                 missing.append(f"{key}: {msgid!r}")
         conditions[key] = {"msgids": [list(e) for e in entries], "translations": found}
+    prefixes: list[list[str]] = []
+    for msgid, groups in PREFIXES:
+        for lang, trans in sorted(cats[LIBPQ].items()):
+            msgstr = trans.gettext(msgid)
+            regex = prefix_pattern(msgstr, groups) if msgstr != msgid else None
+            if regex:
+                prefixes.append([lang, msgstr, regex])
     if missing:  # a msgid that no catalog knows is a typo in MSGIDS (or a message reworded upstream)
         print("msgids found in no catalog:\n  " + "\n  ".join(missing), file=sys.stderr)
         return 2
@@ -175,6 +197,7 @@ def main() -> int:
         "project_id_version": header.info().get("project-id-version"),
         "catalogs": {c: sorted(langs) for c, langs in cats.items()},
         "languages": sorted({lang for langs in cats.values() for lang in langs}),
+        "connect_prefixes": prefixes,
         "conditions": conditions,
     }
     args.output.write_text(dump(data), encoding="utf-8")

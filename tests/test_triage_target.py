@@ -47,6 +47,11 @@ CASES = [  # (paste, expected fields)
      {"host": "db.internal", "port": 6543, "user": "bob", "database": "shop", "sslmode": "require"}),
     ("FATAL:  Passwort-Authentifizierung für Benutzer »neondb_owner« fehlgeschlagen", {"user": "neondb_owner"}),
     ('ВАЖНО:  пользователь "app" не прошёл проверку подлинности (по паролю)', {"user": "app"}),
+    ("psql: Fehler: Verbindung zum Server auf »db.example.com« (10.1.2.3), Port 5433 fehlgeschlagen: FATAL:  "
+     "Passwort-Authentifizierung für Benutzer »app« fehlgeschlagen",  # libpq and server in German
+     {"host": "db.example.com", "address": "10.1.2.3", "port": 5433, "user": "app", "raised_in": "connect"}),
+    ("psql: erreur : la connexion au serveur sur « db » (172.18.0.2), port 5432 a échoué : FATAL:  la base de "
+     "données « shop » n'existe pas", {"host": "db", "port": 5432, "database": "shop", "raised_in": "connect"}),
     ("Npgsql.NpgsqlException (0x80004005): Failed to connect to 10.0.0.7:5432", {"address": "10.0.0.7",
                                                                                 "driver": "npgsql"}),
 ]

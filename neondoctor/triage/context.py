@@ -5,8 +5,8 @@ unexpectedly` raised inside `connect()` is a connect failure (TLS, a proxy, a se
 raised by `cursor.execute()` on a pooled connection it is a stale connection. The message cannot
 tell; the stack can. In order:
 
-1. libpq's own prefix `connection to server at "h" ..., port N failed:` (or `on socket`) is only
-   printed while a connection is being opened: connect.
+1. libpq's own prefix `connection to server at "h" ..., port N failed:` (or `on socket`), in
+   English or translated, is only printed while a connection is being opened: connect.
 2. The innermost frame that names a connect or a use of the connection, in the first traceback
    of the paste (the root cause; later ones are the wrappers raised "during handling").
    Python (`File "...", line N, in FUNC` plus its code line), Java/.NET/node (`at a.b.Func(`).
@@ -68,6 +68,11 @@ def raised_in(text: str) -> str:
     """connect | in-use | unknown, for a normalised paste."""
     if _LIBPQ_CONNECTING.search(text):
         return CONNECT
+    if any(ord(ch) > 127 for ch in text):  # libpq in the client's language (translations.json)
+        from neondoctor.triage.translations import connect_prefixes
+
+        if any(p.search(text) for p in connect_prefixes()):
+            return CONNECT
     first = _CHAINED.split(text, maxsplit=1)[0]
     kinds = [_kind(m["func"], m["code"]) for m in _PY_FRAME.finditer(first)]
     if not kinds:  # JVM, .NET, node: innermost frame first

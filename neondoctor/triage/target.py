@@ -62,7 +62,10 @@ _USER = [_Lazy(r'(?:for user|user) "(?P<v>[^"\n]{1,100})"'),
                     r"\s{0,2}[»«\"“„]\s?(?P<v>[^\"»«“”\n]{1,100}?)\s?[«»\"“”]"),
          _Lazy(r'role "(?P<v>[^"\n]{1,100})" (?:does not|is not)'),
          _Lazy(r"\buser=(?P<v>[^\s`'\",]{1,100})"), _Lazy(r"credentials for `(?P<v>[^`\n]{1,100})`")]
-_DATABASE = [_Lazy(r'database "(?P<v>[^"\n]{1,100})"'), _Lazy(r"\b(?:database|dbname)=(?P<v>[^\s`'\",]{1,100})"),
+_DATABASE = [_Lazy(r'database "(?P<v>[^"\n]{1,100})"'),
+             _Lazy(r"(?:Datenbank|base de données|base de datos|базы?(?: данных)?|бази даних|databas|数据库)"
+                   r"\s{0,2}[»«\"“„]\s?(?P<v>[^\"»«“”\n]{1,100}?)\s?[«»\"“”]"),
+             _Lazy(r"\b(?:database|dbname)=(?P<v>[^\s`'\",]{1,100})"),
              _Lazy(r"Database `(?P<v>[^`\n]{1,100})` does not exist")]
 _SSLMODE = _Lazy(r"\bsslmode=(?P<v>[a-z-]{3,12})")
 _SQLSTATE = _Lazy(r"(?:SQLSTATE\s?[\[(=:]?\s?'?|sqlstate=|pgcode[=:]\s?'?|\bcode: ')(?P<v>[0-9A-Z]{5})\b")
@@ -132,6 +135,8 @@ def extract_target(text: str) -> ErrorTarget:
         host, addr = _strip_brackets(groups.get("host")), _strip_brackets(groups.get("addr"))
         port = int(groups["port"]) if groups.get("port") else None
         break
+    if host is None and addr is None and any(ord(ch) > 127 for ch in text):
+        host, addr, port = _translated_prefix(text)
     url = _URL.search(text)
     if url:
         host = host or _strip_brackets(url["host"])
@@ -149,6 +154,22 @@ def extract_target(text: str) -> ErrorTarget:
     driver = next((name for marker, name in _DRIVERS if marker.search(text)), None)
     return ErrorTarget(host=host, port=port, address=addr, user=user, database=database, driver=driver,
                        sslmode=sslmode, sqlstate=sqlstate, raised_in=raised_in(text))
+
+
+def _translated_prefix(text: str) -> tuple[str | None, str | None, int | None]:
+    """host, address, port from libpq's prefix in the client's language (translations.json)."""
+    from neondoctor.triage.translations import connect_prefixes
+
+    for pattern in connect_prefixes():
+        found = pattern.search(text)
+        if found:
+            groups = found.groupdict()
+            if groups.get("socket"):
+                folder, _, name = groups["socket"].rpartition("/")
+                port_text = name.rsplit(".", 1)[-1]
+                return folder or "/", None, int(port_text) if port_text.isdigit() else None
+            return groups.get("host"), groups.get("addr"), int(groups["port"]) if groups.get("port") else None
+    return None, None, None
 
 
 def _is_ip(value: str) -> bool:

@@ -63,6 +63,35 @@ def pattern_and_literal(msgstr: str) -> tuple[str, str] | None:
     return _WILDCARD.join(literal_pattern(p) for p in pieces), literal.lower()
 
 
+_GROUPS = {"host": r'(?P<host>[^\n"»«“”]{1,255}?)', "addr": r"(?P<addr>[^\n()]{1,100}?)", "port": r"(?P<port>\d{1,5})",
+           "socket": r'(?P<socket>/[^\n"»«“”]{0,255}?)'}
+
+
+def prefix_pattern(msgstr: str, groups: tuple[str, ...]) -> str | None:
+    """libpq's translated `connection to server at "%s" ... failed: ` as a regex with named groups."""
+    tokens = _TOKEN.split(msgstr.strip().rstrip(":：").strip())
+    out, names = [], list(groups)
+    for token in tokens:
+        if token == "%%":
+            out.append("%")
+        elif token and _PLACEHOLDER.fullmatch(token):
+            if not names:
+                return None
+            out.append(_GROUPS[names.pop(0)])
+        elif token.strip():  # whitespace at its edges separates it from the placeholders: keep it
+            lead, trail = (r"\s*" if token[0].isspace() else ""), (r"\s*" if token[-1].isspace() else "")
+            out.append(lead + literal_pattern(token) + trail)
+        elif token:
+            out.append(r"\s*")
+    return "".join(out) if not names else None
+
+
+@cache
+def connect_prefixes() -> tuple[re.Pattern[str], ...]:
+    """The translated libpq prefixes, compiled (first use only: a paste in English never needs them)."""
+    return tuple(re.compile(regex, re.IGNORECASE) for _lang, _msgstr, regex in load().get("connect_prefixes", []))
+
+
 @cache
 def load() -> dict[str, Any]:
     try:
