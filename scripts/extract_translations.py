@@ -117,8 +117,10 @@ def package_version(major: int) -> str | None:
 sys.path.insert(0, str(REPO))
 from neondoctor.triage.translations import (  # noqa: E402  (the repo's own code)
     MIN_LITERAL,
+    candidate_literals,
     pattern_and_literal,
     prefix_pattern,
+    weight,
 )
 
 
@@ -128,6 +130,26 @@ def check_keys() -> list[str]:
 
     known = {f"{b.id}/{c.name}" for b in load_runbooks() for c in b.conditions}
     return [key for key in MSGIDS if key not in known]
+
+
+def share_literals(conditions: dict[str, dict[str, list[Any]]]) -> None:
+    """Pick each translation's pre-filter literal so that few distinct ones cover them all.
+
+    A log scanner looks for every literal in every line: 400 distinct words cost far more than 150.
+    So among a message's words, prefer one its language's other messages share (German `Verbindung`),
+    and never an English word (Italian `database`, Korean `password`): English logs would then offer
+    every line that says "database" as a candidate.
+    """
+    english = {w.lower() for entries in MSGIDS.values() for _, msgid in entries for w in msgid.split()}
+    rows = [row for entry in conditions.values() for row in entry["translations"]]
+    freq: dict[tuple[str, str], int] = {}
+    for row in rows:
+        for word in set(candidate_literals(row[2])):
+            freq[(row[0], word)] = freq.get((row[0], word), 0) + 1
+    for row in rows:
+        words = [w for w in candidate_literals(row[2]) if w not in english]
+        if words:
+            row[4] = max(words, key=lambda w: (freq[(row[0], w)], weight(w)))
 
 
 def dump(data: dict[str, Any]) -> str:
@@ -179,6 +201,7 @@ def main() -> int:
             if langs and not hits:
                 missing.append(f"{key}: {msgid!r}")
         conditions[key] = {"msgids": [list(e) for e in entries], "translations": found}
+    share_literals(conditions)
     prefixes: list[list[str]] = []
     for msgid, groups in PREFIXES:
         for lang, trans in sorted(cats[LIBPQ].items()):

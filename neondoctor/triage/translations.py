@@ -55,12 +55,23 @@ def pattern_and_literal(msgstr: str) -> tuple[str, str] | None:
     literal = max(words, key=weight)
     if weight(literal) < MIN_LITERAL:
         return None
+    return _pattern(pieces), literal.lower()
+
+
+def candidate_literals(msgstr: str) -> list[str]:
+    """Every word of the message that may serve as its pre-filter literal (lower-case, heavy enough)."""
+    text = _TOKEN.sub(" ", phrase(msgstr))
+    return [w.lower() for w in text.split() if weight(w) >= MIN_LITERAL]
+
+
+def _pattern(pieces: list[str]) -> str:
     # leading/trailing placeholders add nothing to a search: drop them
+    pieces = list(pieces)
     while pieces and not pieces[0].strip():
         pieces.pop(0)
     while pieces and not pieces[-1].strip():
         pieces.pop()
-    return _WILDCARD.join(literal_pattern(p) for p in pieces), literal.lower()
+    return _WILDCARD.join(literal_pattern(p) for p in pieces)
 
 
 _GROUPS = {"host": r'(?P<host>[^\n"»«“”]{1,255}?)', "addr": r"(?P<addr>[^\n()]{1,100}?)", "port": r"(?P<port>\d{1,5})",
