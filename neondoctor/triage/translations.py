@@ -58,10 +58,20 @@ def pattern_and_literal(msgstr: str) -> tuple[str, str] | None:
     return _pattern(pieces), literal.lower()
 
 
+def _ideographic(ch: str) -> bool:
+    """CJK and Hangul letters (not their punctuation): scripts written without spaces between words."""
+    code = ord(ch)
+    return code >= 0x2E80 and not (0x3000 <= code <= 0x303F or 0xFF00 <= code <= 0xFF65)
+
+
 def candidate_literals(msgstr: str) -> list[str]:
-    """Every word of the message that may serve as its pre-filter literal (lower-case, heavy enough)."""
+    """Every word of the message that may serve as its pre-filter literal (lower-case, heavy enough),
+    and, in scripts without spaces, every run of 2 or 3 of its letters (a word shared by messages)."""
     text = _TOKEN.sub(" ", phrase(msgstr))
-    return [w.lower() for w in text.split() if weight(w) >= MIN_LITERAL]
+    words = [w.lower() for w in text.split() if weight(w) >= MIN_LITERAL]
+    grams = [w[i:i + n] for w in words for n in (2, 3) for i in range(len(w) - n + 1)
+             if all(_ideographic(ch) for ch in w[i:i + n])]
+    return words + grams
 
 
 def _pattern(pieces: list[str]) -> str:
