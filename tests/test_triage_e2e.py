@@ -228,7 +228,9 @@ def test_no_probes_imports_no_driver_and_no_sqlalchemy(tmp_path: Path) -> None:
 
 def test_black_holed_host_ends_within_timeout(blackhole_port: int, monkeypatch: pytest.MonkeyPatch, cli: Any) -> None:
     url = f"postgresql+psycopg2://app:{WRONG_PASSWORD}@127.0.0.1:{blackhole_port}/db"
-    for paste in ('psycopg2.OperationalError: connection to server at "127.0.0.1", port 5432 failed: timeout expired',
+    # the paste names the same server as DATABASE_URL (another port would be probed as the error's own)
+    for paste in (f'psycopg2.OperationalError: connection to server at "127.0.0.1", port {blackhole_port} failed: '
+                  'timeout expired',
                   'FATAL:  password authentication failed for user "app"'):
         start = time.monotonic()
         result = run_triage(paste, url, monkeypatch, timeout=2)

@@ -28,9 +28,17 @@ def _read_paste(text: str | None, file: str | None) -> str:
         return text
     stdin = click.get_binary_stream("stdin")
     if stdin.isatty():
-        raise ConfigError("no error given: pass it as TEXT, with --file PATH, or pipe it on stdin")
+        return _prompt_for_paste(stdin.fileno())
     # A paste may hold bytes that are not UTF-8 (a log cut mid-character): keep going, never crash.
     return stdin.read().decode("utf-8", errors="replace")
+
+
+def _prompt_for_paste(fd: int) -> str:
+    """On a terminal: ask for the paste and read it as it comes, quotes and blank lines included."""
+    from neondoctor.cli.paste import PROMPT, read_until_blank_line
+
+    click.echo(PROMPT, err=True)
+    return read_until_blank_line(fd)
 
 
 def _scan_log(path: str, text: str | None, file: str | None, runbooks_dirs: tuple[str, ...], as_json: bool) -> None:
@@ -75,6 +83,9 @@ def triage(text: str | None, file: str | None, as_json: bool, no_probes: bool, r
            engine_ref: str | None, runbooks_dirs: tuple[str, ...], timeout: int, direct_url: str | None,
            log_path: str | None) -> None:
     """Match a pasted error (TEXT, --file, or stdin) to a runbook and verify its causes in order.
+
+    With no TEXT on a terminal, it asks for the paste: paste the error as it is (no quoting), then
+    press Enter on an empty line (or Ctrl-D).
 
     Exit codes: 0 a cause was confirmed (or --no-probes and a runbook matched), 1 matched but no cause
     confirmed, 3 no runbook matches, 2 usage or configuration error.
