@@ -16,7 +16,9 @@ if TYPE_CHECKING:
 
 MARKER_PREFIX = "neondoctor-sanity:"
 LEFTOVER_AGE = 3600  # seconds: markers older than this belong to an interrupted run
-MARKER_TABLE = "neondoctor_sanity_marker"
+MARKER_TABLE = "neondoctor_sanity_marker"  # SQLite (no schemas); an older layout on PostgreSQL
+OWN_SCHEMA = "neondoctor"  # PostgreSQL: neondoctor's own objects live here, never in the app's schema
+MARKER_NAME = "sanity_marker"
 _TOKEN_RE = re.compile(r"^neondoctor-sanity:(?P<ts>\d{10}):(?P<uuid>[0-9a-f]{32})$")
 
 
@@ -81,40 +83,57 @@ def run_is_gone(conn: Connection, token: str) -> bool:
     return bool(got)
 
 
-_MARKER_METADATA: MetaData | None = None
+_MARKER_METADATA: dict[bool, MetaData] = {}
 
 
-def marker_table() -> Table:
-    """neondoctor's own marker table, used when the metadata is the user's (no user table is written)."""
-    global _MARKER_METADATA
+def marker_table(dialect: str = "postgresql") -> Table:
+    """neondoctor's own marker table, used when the metadata is the user's (no user table is written).
+
+    PostgreSQL: `neondoctor.sanity_marker`, in a schema of its own. SQLite has no schemas:
+    `neondoctor_sanity_marker` in the main database.
+    """
     from sqlalchemy import Column, DateTime, Integer, MetaData, String, Table, func
 
-    if _MARKER_METADATA is None:
-        _MARKER_METADATA = MetaData()
+    own_schema = dialect == "postgresql"
+    if own_schema not in _MARKER_METADATA:
+        metadata = MetaData()
         Table(
-            MARKER_TABLE, _MARKER_METADATA,
+            MARKER_NAME if own_schema else MARKER_TABLE, metadata,
             Column("id", Integer, primary_key=True),
             Column("token", String(100), nullable=False, unique=True),
             Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+            schema=OWN_SCHEMA if own_schema else None,
         )
-    return _MARKER_METADATA.tables[MARKER_TABLE]
+        _MARKER_METADATA[own_schema] = metadata
+    return next(iter(_MARKER_METADATA[own_schema].tables.values()))
+
+
+def read_sql(mode: str, dialect: str) -> str:
+    """The one query the restart child runs (bind :token): a description of the marker, or no row."""
+    if mode == "marker":
+        table = f"{OWN_SCHEMA}.{MARKER_NAME}" if dialect == "postgresql" else MARKER_TABLE
+        return f"SELECT '{table} row ' || id FROM {table} WHERE token = :token"
+    return ("SELECT 'categories row ' || c.id || ' + expenses row ' || e.id FROM categories c "
+            "JOIN expenses e ON e.category_id = c.id WHERE c.name = :token AND e.description = :token "
+            "AND e.amount = 0.01")
 
 
 class MarkerStore:
     """Writes, reads and removes marker rows for one mode: `budget` (the tracker's tables) or `marker`."""
 
-    def __init__(self, mode: str) -> None:
+    def __init__(self, mode: str, dialect: str = "postgresql") -> None:
         if mode not in ("budget", "marker"):
             raise ValueError(mode)
         self.mode = mode
+        self.dialect = dialect
 
     def create(self, conn: Connection, token: str) -> str:
         from sqlalchemy import insert
 
         if self.mode == "marker":
-            table = marker_table()
+            table = marker_table(self.dialect)
             row_id = conn.execute(insert(table).values(token=token).returning(table.c.id)).scalar_one()
-            return f"{MARKER_TABLE} row {row_id}"
+            return f"{table.fullname} row {row_id}"
         from neondoctor.app.budget.models import Category, Expense
 
         cat_id = conn.execute(insert(Category).values(name=token).returning(Category.id)).scalar_one()
@@ -128,9 +147,9 @@ class MarkerStore:
         from sqlalchemy import select
 
         if self.mode == "marker":
-            table = marker_table()
+            table = marker_table(self.dialect)
             row = conn.execute(select(table.c.id, table.c.token).where(table.c.token == token)).first()
-            return f"{MARKER_TABLE} row {row.id}" if row else None
+            return f"{table.fullname} row {row.id}" if row else None
         from neondoctor.app.budget.models import Category, Expense
 
         row = conn.execute(
@@ -149,7 +168,7 @@ class MarkerStore:
         if not tokens:
             return 0
         if self.mode == "marker":
-            table = marker_table()
+            table = marker_table(self.dialect)
             return conn.execute(delete(table).where(table.c.token.in_(tokens))).rowcount or 0
         from neondoctor.app.budget.models import Category, Expense
 
@@ -164,7 +183,7 @@ class MarkerStore:
         from sqlalchemy import select
 
         if self.mode == "marker":
-            column = marker_table().c.token
+            column = marker_table(self.dialect).c.token
         else:
             from neondoctor.app.budget.models import Category
 

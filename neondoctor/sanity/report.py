@@ -11,11 +11,16 @@ from typing import Any
 from neondoctor.errors import ConfigError
 from neondoctor.redaction import redact
 
-STEP_NAMES = ("health", "schema", "tables", "round_trip", "restart")
+STEP_NAMES = ("health", "migrations", "schema", "tables", "round_trip", "restart")
+EARLIER_FAILED = "an earlier step failed"
 
 
 class StepFailed(Exception):
     """A step's own check did not hold (not a driver error)."""
+
+
+class StepSkipped(Exception):
+    """The step does not apply to this run (say, DDL under --read-only); the message says why."""
 
 
 @dataclass
@@ -25,12 +30,16 @@ class StepResult:
     duration_ms: float = 0.0
     detail: str = ""
     error: str | None = None  # the redacted error text of a failed step
+    differences: list[str] = field(default_factory=list)  # schema drift that fails the step
+    extras: list[str] = field(default_factory=list)  # found only in the database: reported, not failed
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"name": self.name, "status": self.status,
                                "duration_ms": round(self.duration_ms, 2), "detail": self.detail}
         if self.error is not None:
             out["error"] = self.error
+        if self.differences or self.extras:
+            out["differences"], out["extras"] = self.differences, self.extras
         return out
 
 
@@ -44,10 +53,14 @@ class SanityReport:
     triage: dict[str, Any] | None = None
     cleanup: str = ""
     duration_ms: float = 0.0
+    options: dict[str, Any] = field(default_factory=dict)  # no_create, read_only, alembic
+    will_create: list[str] = field(default_factory=list)  # announced before the schema step ran
+    created: list[str] = field(default_factory=list)  # objects this run created (and left)
 
     @property
     def passed(self) -> bool:
-        return all(s.status == "passed" for s in self.steps)
+        """No step failed (a step skipped by choice, say --read-only's schema, does not fail the run)."""
+        return not any(s.status == "failed" for s in self.steps) and any(s.status == "passed" for s in self.steps)
 
     @property
     def failed_step(self) -> StepResult | None:
@@ -66,9 +79,11 @@ class SanityReport:
             "duration_ms": round(self.duration_ms, 2),
             "steps": [s.to_json() for s in self.steps],
             "cleanup": self.cleanup,
+            "options": self.options,
+            "will_create": self.will_create,
+            "created": self.created,
             "triage": self.triage,
         }
-
 
 
 def error_text(exc: BaseException) -> str:
@@ -88,13 +103,14 @@ def error_text(exc: BaseException) -> str:
     return redact(" ".join(lines)[:1000])
 
 
-
 @contextmanager
 def timed(result: StepResult) -> Iterator[None]:
     start = time.perf_counter()
     try:
         yield
         result.status = "passed"
+    except StepSkipped as why:
+        result.status, result.detail = "skipped", str(why)
     except Exception as exc:
         result.status = "failed"
         result.error = error_text(exc)

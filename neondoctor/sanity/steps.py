@@ -1,17 +1,19 @@
-"""The steps themselves: health, schema, tables, round trip, and the cleanup after them."""
+"""The steps themselves: health, migrations, schema, tables (drift), round trip, and the cleanup."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from neondoctor.sanity.markers import MarkerStore, marker_table
-from neondoctor.sanity.report import StepFailed, StepResult, error_text
+from neondoctor.sanity import own
+from neondoctor.sanity.drift import compare
+from neondoctor.sanity.markers import MarkerStore
+from neondoctor.sanity.report import StepFailed, StepResult, StepSkipped, error_text
 from neondoctor.sanity.target import Target
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection, Engine, MetaData
 
-# Serialises concurrent create_all on PostgreSQL (two CI jobs on a fresh database would otherwise
+# Serialises concurrent DDL on PostgreSQL (two CI jobs on a fresh database would otherwise
 # race on CREATE TABLE). Arbitrary constant, "nd-sanity" in ASCII.
 _ADVISORY_KEY = 0x6E642D73616E
 
@@ -28,6 +30,34 @@ def health(engine: Engine, result: StepResult) -> None:
     result.detail = f"SELECT 1 through a pre-pinged pool ({label} {version})".replace(" )", ")")
 
 
+def migrations(engine: Engine, alembic_path: str | None, result: StepResult) -> None:
+    if not alembic_path:
+        raise StepSkipped("no --alembic PATH given")
+    from neondoctor.sanity.migrations import check_head, load_scripts
+
+    scripts, version_table = load_scripts(alembic_path)
+    with engine.connect() as conn:
+        result.detail = check_head(conn, scripts, version_table)
+
+
+def plan(engine: Engine, metadata: MetaData | None) -> list[str]:
+    """What the schema step will create: the missing tables of `metadata` (the budget tracker's),
+    or neondoctor's own schema and marker table when `metadata` is None."""
+    from sqlalchemy import inspect
+
+    with engine.connect() as conn:
+        if metadata is None:
+            table = own.marker_table(conn.dialect.name)
+            out = []
+            if table.schema and not inspect(conn).has_schema(table.schema):
+                out.append(f"schema {table.schema}")
+            if not own.marker_table_exists(conn):
+                out.append(f"table {table.fullname}")
+            return out
+        inspector = inspect(conn)
+        return [f"table {t.fullname}" for t in metadata.sorted_tables if not inspector.has_table(t.name, schema=t.schema)]
+
+
 def advisory_lock(conn: Connection, target: Target) -> None:
     from sqlalchemy import text
 
@@ -36,42 +66,60 @@ def advisory_lock(conn: Connection, target: Target) -> None:
         conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _ADVISORY_KEY})
 
 
-def schema(engine: Engine, target: Target, metadata: MetaData, result: StepResult) -> None:
+def schema(engine: Engine, target: Target, metadata: MetaData | None, result: StepResult, created: list[str]) -> None:
+    """Budget mode: create_all of the tracker's missing tables. User models: only neondoctor's own
+    schema and marker table; the app's tables are its migrations' business, never created here."""
     from sqlalchemy import inspect
 
     with engine.begin() as conn:
         advisory_lock(conn, target)
-        existing = {t.name for t in metadata.sorted_tables if inspect(conn).has_table(t.name, schema=t.schema)}
         try:
-            metadata.create_all(conn, checkfirst=True)
+            if metadata is None:
+                made = own.ensure(conn)
+            else:
+                inspector = inspect(conn)
+                made = [f"table {t.fullname}" for t in metadata.sorted_tables
+                        if not inspector.has_table(t.name, schema=t.schema)]
+                metadata.create_all(conn, checkfirst=True)
         except Exception as exc:
             if "permission denied" in str(exc):
-                raise StepFailed(f"create_all failed: {error_text(exc)} (the role may not CREATE tables here: "
-                                 "GRANT CREATE ON SCHEMA to it, or run migrations as the schema owner)") from None
+                raise StepFailed(f"create failed: {error_text(exc)} (the role may not CREATE here: "
+                                 "GRANT CREATE to it, or run with --no-create)") from None
             raise
-    made = [t.name for t in metadata.sorted_tables if t.name not in existing]
-    result.detail = (f"create_all: created {', '.join(made)}" if made
-                     else f"create_all: all {len(metadata.tables)} tables already existed")
+    created.extend(made)
+    what = "neondoctor's own schema" if metadata is None else "create_all"
+    result.detail = (f"{what}: created {', '.join(made)}" if made
+                     else f"{what}: everything already existed, nothing created")
 
 
 def tables(engine: Engine, metadata: MetaData, result: StepResult) -> None:
-    from sqlalchemy import inspect
+    """The models against the live database (drift.py); extras are reported, differences fail."""
+    with engine.connect() as conn:
+        drift = compare(conn, metadata)
+    result.differences, result.extras = drift.differences, drift.extras
+    extra = f"; {len(drift.extras)} found only in the database (reported, not failed)" if drift.extras else ""
+    if drift.differences:
+        raise StepFailed(f"schema drift ({drift.engine}): {len(drift.differences)} differences: "
+                         + "; ".join(drift.differences) + extra)
+    result.detail = (f"{len(metadata.tables)} tables match the models ({drift.engine} comparison): "
+                     f"{', '.join(sorted(metadata.tables))}{extra}")
+
+
+def read_round_trip(engine: Engine, metadata: MetaData, result: StepResult, why: str) -> None:
+    """A read in a new session: one row of each model table, the models' own columns."""
+    from sqlalchemy import select
 
     with engine.connect() as conn:
-        inspector = inspect(conn)
-        missing = [t.fullname for t in metadata.sorted_tables if not inspector.has_table(t.name, schema=t.schema)]
-    if missing:
-        raise StepFailed(f"tables missing after create_all: {', '.join(missing)}")
-    result.detail = f"{len(metadata.tables)} tables present: {', '.join(sorted(metadata.tables))}"
+        for table in metadata.sorted_tables:
+            conn.execute(select(*table.columns).limit(1)).all()
+        read_only = conn.dialect.name == "postgresql" and conn.exec_driver_sql("SHOW transaction_read_only").scalar()
+    mode = " in a READ ONLY transaction" if read_only == "on" else ""
+    result.detail = f"read {len(metadata.tables)} tables through the models' columns{mode} ({why})"
 
 
-def round_trip(engine: Engine, target: Target, store: MarkerStore, token: str, result: StepResult) -> None:
+def round_trip(engine: Engine, store: MarkerStore, token: str, result: StepResult) -> None:
     from sqlalchemy.orm import Session
 
-    if store.mode == "marker":
-        with engine.begin() as conn:
-            advisory_lock(conn, target)
-            marker_table().create(conn, checkfirst=True)
     stale = remove_stale(engine, store)
     with Session(engine) as session, session.begin():
         written = store.create(session.connection(), token)
@@ -100,7 +148,6 @@ def remove_stale(engine: Engine, store: MarkerStore) -> int | str:
         return error_text(exc)
 
 
-
 def cleanup(engine: Engine, store: MarkerStore, token: str) -> str:
     from sqlalchemy.orm import Session
 
@@ -110,4 +157,3 @@ def cleanup(engine: Engine, store: MarkerStore, token: str) -> str:
         return f"removed {removed} marker rows"
     except Exception as exc:  # the server may be gone; a later run removes the leftovers
         return f"could not remove marker rows (a later run will): {error_text(exc)}"
-

@@ -98,24 +98,26 @@ def load_metadata(spec: str) -> MetaData:
 
 # -- engine ----------------------------------------------------------------------------------------
 
+def connect_args(target: Target, timeout: int = DEFAULT_TIMEOUT) -> dict[str, Any]:
+    """The driver's connect arguments: connecting bounded by `timeout`, the run named in pg_stat_activity."""
+    if not target.is_postgres:
+        return {"timeout": timeout}
+    query_timeout = target.url.query.get("connect_timeout")
+    try:
+        connect_timeout = min(int(str(query_timeout)), timeout) if query_timeout else timeout
+    except ValueError:
+        raise ConfigError(f"DATABASE_URL connect_timeout={query_timeout!r} is not a number") from None
+    # libpq treats 0 as "wait forever" and 1 as 2; keep it bounded.
+    return {"connect_timeout": max(connect_timeout, 2), "application_name": APPLICATION_NAME}
+
+
 def make_engine(target: Target, *, timeout: int = DEFAULT_TIMEOUT) -> Engine:
     """A small bounded pool: pre-ping, 2 connections, checkout and connect bounded by `timeout`."""
     from sqlalchemy import create_engine, event
 
-    if target.is_postgres:
-        query_timeout = target.url.query.get("connect_timeout")
-        try:
-            connect_timeout = min(int(str(query_timeout)), timeout) if query_timeout else timeout
-        except ValueError:
-            raise ConfigError(f"DATABASE_URL connect_timeout={query_timeout!r} is not a number") from None
-        # libpq treats 0 as "wait forever" and 1 as 2; keep it bounded.
-        connect_args: dict[str, Any] = {"connect_timeout": max(connect_timeout, 2),
-                                        "application_name": APPLICATION_NAME}
-    else:
-        connect_args = {"timeout": timeout}
     try:
         engine = create_engine(target.url, pool_pre_ping=True, pool_size=2, max_overflow=0,
-                               pool_timeout=timeout, connect_args=connect_args)
+                               pool_timeout=timeout, connect_args=connect_args(target, timeout))
     except (ImportError, Exception) as exc:  # unknown driver, bad argument: nothing was checked
         raise ConfigError(f"cannot create an engine for {target.masked}: "
                           f"{type(exc).__name__}: {redact(str(exc))}") from None
@@ -129,3 +131,23 @@ def make_engine(target: Target, *, timeout: int = DEFAULT_TIMEOUT) -> Engine:
                                  {"s": f"{STATEMENT_TIMEOUT_MS}ms", "l": f"{LOCK_TIMEOUT_MS}ms"})
     return engine
 
+
+def make_read_only(engine: Engine, target: Target) -> None:
+    """Every transaction of `engine` READ ONLY: the server itself refuses any write or DDL.
+
+    Per transaction (SET TRANSACTION READ ONLY as its first statement), not per session, so it holds
+    behind a transaction-mode pooler too. SQLite: PRAGMA query_only on each new connection.
+    """
+    from sqlalchemy import event
+
+    if target.is_postgres:
+        def _read_only(conn: Connection) -> None:
+            conn.exec_driver_sql("SET TRANSACTION READ ONLY")
+
+        # insert=True: before the timeout listener, since SET TRANSACTION must come before any query.
+        event.listen(engine, "begin", _read_only, insert=True)
+    else:
+        def _query_only(dbapi_conn: Any, _record: Any) -> None:
+            dbapi_conn.execute("PRAGMA query_only = ON")
+
+        event.listen(engine, "connect", _query_only)
