@@ -76,9 +76,17 @@ def _compare_alembic(conn: Connection, metadata: MetaData) -> Drift:
                                                      "include_schemas": bool(schemas)})
     drift = Drift(engine="alembic")
     dialect = conn.dialect
-    for entry in compare_metadata(context, metadata):
-        for diff in entry if isinstance(entry, list) else [entry]:
-            _alembic_diff(diff, drift, dialect, schemas)
+    # A primary key column is NOT NULL whatever SQLite's reflection says (it reports them nullable).
+    keys = {(t.schema, t.name, c.name) for t in metadata.tables.values() for c in t.primary_key.columns}
+    diffs = [d for e in compare_metadata(context, metadata) for d in (e if isinstance(e, list) else [e])]
+    # A missing table is one difference, not one more per index of it.
+    missing = {d[1].fullname for d in diffs if d[0] == "add_table"}
+    for diff in diffs:
+        if diff[0] == "modify_nullable" and (diff[1], diff[2], diff[3]) in keys:
+            continue
+        if diff[0] in ("add_index", "add_constraint", "add_fk") and diff[1].table.fullname in missing:
+            continue
+        _alembic_diff(diff, drift, dialect, schemas)
     return drift
 
 
