@@ -7,7 +7,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from neondoctor.redaction import redact, redact_value, write_text
-from neondoctor.sanity.sequence import SanityReport
+from neondoctor.sanity.report import SanityReport
 
 SYMBOLS = {"passed": "✓", "failed": "✗", "skipped": "-"}
 
