@@ -401,3 +401,50 @@ def test_failure_advice_is_triaged_from_the_error(make_cluster: Callable[..., La
     assert "not set" not in proc.stdout and "malformed" not in proc.stdout.split("Check first:")[1]
     assert "Walk it step by step: neondoctor triage '" in proc.stdout
     assert password not in proc.stdout + proc.stderr
+
+
+# -- the restart child imports the driver only ------------------------------------------------------
+
+def test_restart_child_imports_only_the_driver(lab_primary: LabCluster, new_db: NewDb) -> None:
+    import os
+    import subprocess
+    import sys
+
+    from neondoctor.sanity.restart import child_plan, child_source
+    from neondoctor.sanity.target import make_engine, resolve_target
+
+    db = new_db(ddl=USERS_DDL)
+    target = resolve_target(lab_primary.app_url(database=db))
+    engine = make_engine(target)
+    try:
+        plan = child_plan(engine, target, "marker", "no-such-token", 5)
+    finally:
+        engine.dispose()
+    assert plan["dbapi"] == "psycopg2"
+    plan["statements"][-1] = ("SELECT 'users row ' || min(id) FROM users", {})
+    env = {**os.environ, "NEONDOCTOR_SANITY_PLAN": json.dumps(plan)}
+    proc = subprocess.run([sys.executable, "-X", "importtime", "-P", "-c", child_source()], env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert json.loads(proc.stdout)["found"] == "users row 1", proc.stderr[-500:]
+    imported = {line.split("|")[-1].strip().split(".")[0] for line in proc.stderr.splitlines() if "|" in line}
+    assert "psycopg2" in imported
+    assert not imported & {"sqlalchemy", "neondoctor", "structlog", "click"}
+
+
+def test_restart_child_falls_back_to_sqlalchemy_for_wrapped_drivers(tmp_path: Path) -> None:
+    import os
+    import sqlite3
+    import subprocess
+    import sys
+
+    from neondoctor.sanity.restart import child_source
+
+    path = tmp_path / "c.db"
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE t (token text)")
+        conn.execute("INSERT INTO t VALUES ('tok')")
+    plan = {"url": f"sqlite:///{path}", "kwargs": {},
+            "statements": [("SELECT 'found ' || token FROM t WHERE token = :token", {"token": "tok"})]}
+    proc = subprocess.run([sys.executable, "-P", "-c", child_source()], capture_output=True, text=True,
+                          env={**os.environ, "NEONDOCTOR_SANITY_PLAN": json.dumps(plan)}, timeout=60)
+    assert proc.returncode == 0 and json.loads(proc.stdout)["found"] == "found tok", proc.stderr

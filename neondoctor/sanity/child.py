@@ -1,9 +1,11 @@
 """The restart step's child: run as `python -P -c <this file's text>` in a brand-new interpreter.
 
-It imports SQLAlchemy's core and the driver, nothing of neondoctor (interpreter start-up is most of
-the step's time). Everything comes from the environment, never argv (`ps` shows argv to every
-user): the URL, the connect arguments, the one query to run and the token it binds. It prints one
-JSON line: {"pid", "found"} or {"pid", "error"}; the parent redacts and judges it.
+It imports the DB-API driver and nothing else: no neondoctor, no SQLAlchemy (interpreter start-up
+is most of the step's time). The parent hands it, in the environment and never argv (`ps` shows
+argv to every user), the driver module, its connect arguments and the statements to run, already
+compiled by SQLAlchemy for that driver. A driver SQLAlchemy wraps (asyncpg) comes as a URL instead,
+and then SQLAlchemy's core does the connecting. It prints one JSON line: {"pid", "found"} or
+{"pid", "error"}; the parent redacts and judges it.
 """
 
 import json
@@ -11,34 +13,49 @@ import os
 import sys
 
 
+def _direct(plan: dict) -> object:
+    import importlib
+
+    driver = importlib.import_module(plan["dbapi"])
+    conn = driver.connect(*plan["args"], **plan["kwargs"])
+    try:
+        cur = conn.cursor()
+        for sql, params in plan["statements"]:
+            cur.execute(sql, params)
+        row = cur.fetchone()
+        return row[0] if row else None
+    finally:
+        conn.close()
+
+
+def _through_sqlalchemy(plan: dict) -> object:
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.pool import NullPool
+
+    engine = create_engine(plan["url"], poolclass=NullPool, connect_args=plan["kwargs"])
+    try:
+        with engine.connect() as conn:
+            result = None
+            for sql, params in plan["statements"]:
+                result = conn.execute(text(sql), params)
+            return result.scalar() if result is not None else None
+    finally:
+        engine.dispose()
+
+
 def main() -> int:
     answer: dict = {"pid": os.getpid()}
     try:
-        env = os.environ
-        url, query, token = env["NEONDOCTOR_SANITY_URL"], env["NEONDOCTOR_SANITY_QUERY"], env["NEONDOCTOR_SANITY_TOKEN"]
-        connect_args = json.loads(env.get("NEONDOCTOR_SANITY_CONNECT_ARGS") or "{}")
-        bound = env.get("NEONDOCTOR_SANITY_BOUND")  # statement_timeout,lock_timeout for PostgreSQL
+        plan = json.loads(os.environ["NEONDOCTOR_SANITY_PLAN"])
     except (KeyError, ValueError) as exc:
         print(json.dumps({**answer, "error": f"bad environment: {type(exc).__name__}: {exc}"}))
         return 2
     try:
-        from sqlalchemy import create_engine, text
-        from sqlalchemy.pool import NullPool
-
-        engine = create_engine(url, poolclass=NullPool, connect_args=connect_args)
-        try:
-            with engine.connect() as conn:
-                if bound:
-                    statement, lock = bound.split(",")
-                    conn.execute(text("SELECT set_config('statement_timeout', :s, true), "
-                                      "set_config('lock_timeout', :l, true)"), {"s": statement, "l": lock})
-                answer["found"] = conn.execute(text(query), {"token": token}).scalar()
-        finally:
-            engine.dispose()
+        answer["found"] = _direct(plan) if plan.get("dbapi") else _through_sqlalchemy(plan)
     except Exception as exc:  # the parent turns this into the step's error
         orig = getattr(exc, "orig", None) or exc
         answer["error"] = f"{type(orig).__name__}: {orig}"
-    print(json.dumps(answer))
+    print(json.dumps(answer, default=str))
     return 0 if answer.get("found") else (2 if "error" in answer else 1)
 
 

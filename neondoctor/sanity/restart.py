@@ -1,8 +1,9 @@
 """Step 5: a brand-new Python process reads the marker row back from the database.
 
-The child is neondoctor/sanity/child.py, run as `python -P -c <its text>`: it imports SQLAlchemy's
-core and the driver only, so the step costs what a plain script's second process costs. The URL,
-the token and the query travel in the environment (argv is visible to every user through `ps`).
+The child is neondoctor/sanity/child.py, run as `python -P -c <its text>`: it imports the DB-API
+driver only (the statements come compiled by SQLAlchemy here), so the step costs an interpreter
+start-up and one connection. Connect arguments, token and statements travel in the environment
+(argv is visible to every user through `ps`).
 """
 
 from __future__ import annotations
@@ -13,11 +14,16 @@ import subprocess
 import sys
 from functools import cache
 from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
 from neondoctor.redaction import redact
 from neondoctor.sanity.markers import read_sql
 from neondoctor.sanity.report import StepFailed, StepResult
 from neondoctor.sanity.target import LOCK_TIMEOUT_MS, STATEMENT_TIMEOUT_MS, Target, connect_args
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
 
 CHILD_TIMEOUT = 60.0  # seconds for the step-5 process, interpreter start-up included
 
@@ -27,16 +33,39 @@ def child_source() -> str:
     return (Path(__file__).parent / "child.py").read_text(encoding="utf-8")
 
 
-def restart(target: Target, mode: str, token: str, result: StepResult, child_timeout: float,
+def child_plan(engine: Engine, target: Target, mode: str, token: str, timeout: int) -> dict[str, Any]:
+    """What the child runs: the driver, its connect arguments, the statements compiled for it."""
+    from sqlalchemy import text
+
+    args = connect_args(target, min(max(timeout, 2), 5))
+    raw = [(read_sql(mode, target.dialect), {"token": token})]
+    if target.is_postgres:
+        raw.insert(0, ("SELECT set_config('statement_timeout', :s, true), set_config('lock_timeout', :l, true)",
+                       {"s": f"{STATEMENT_TIMEOUT_MS}ms", "l": f"{LOCK_TIMEOUT_MS}ms"}))
+    dialect = engine.dialect
+    dbapi = dialect.loaded_dbapi
+    if isinstance(dbapi, ModuleType):  # psycopg2, psycopg, sqlite3: the driver alone will do
+        cargs, cparams = dialect.create_connect_args(target.url)
+        statements = []
+        for sql, params in raw:
+            compiled = text(sql).bindparams(**params).compile(dialect=dialect)
+            values = compiled.construct_params()
+            bound = [values[n] for n in compiled.positiontup or ()] if compiled.positional else values
+            statements.append((str(compiled), bound))
+        plan = {"dbapi": dbapi.__name__, "args": list(cargs), "kwargs": {**cparams, **args}, "statements": statements}
+        try:
+            json.dumps(plan)
+            return plan
+        except (TypeError, ValueError):
+            pass  # an argument JSON cannot carry: let SQLAlchemy connect in the child
+    return {"url": target.url.render_as_string(hide_password=False), "kwargs": args, "statements": raw}
+
+
+def restart(engine: Engine, target: Target, mode: str, token: str, result: StepResult, child_timeout: float,
             timeout: int) -> None:
     env = dict(os.environ)
-    env.update({
-        "NEONDOCTOR_SANITY_URL": target.url.render_as_string(hide_password=False),
-        "NEONDOCTOR_SANITY_TOKEN": token,
-        "NEONDOCTOR_SANITY_QUERY": read_sql(mode, target.dialect),
-        "NEONDOCTOR_SANITY_CONNECT_ARGS": json.dumps(connect_args(target, min(max(timeout, 2), 5))),
-        "NEONDOCTOR_SANITY_BOUND": f"{STATEMENT_TIMEOUT_MS}ms,{LOCK_TIMEOUT_MS}ms" if target.is_postgres else "",
-    })
+    # Connect arguments (the password too) travel in the environment: argv is visible to every user.
+    env["NEONDOCTOR_SANITY_PLAN"] = json.dumps(child_plan(engine, target, mode, token, timeout))
     try:
         proc = subprocess.run([sys.executable, "-P", "-c", child_source()], env=env, capture_output=True,
                               text=True, timeout=child_timeout, stdin=subprocess.DEVNULL)

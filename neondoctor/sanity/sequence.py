@@ -151,7 +151,7 @@ def run_sanity(
     def restart_step(r: StepResult) -> None:
         if not writes:
             raise StepSkipped("no marker was written, so there is nothing for a new process to read back")
-        restart(target, mode, report.token, r, child_timeout, timeout)
+        restart(engine, target, mode, report.token, r, child_timeout, timeout)
 
     actions: dict[str, Callable[[StepResult], None]] = {
         "health": lambda r: _steps.health(engine, r),
