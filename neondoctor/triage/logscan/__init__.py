@@ -17,13 +17,14 @@ records.py   candidate lines -> matcher -> incidents, a record counted once
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TextIO
 
 from neondoctor.errors import ConfigError
 from neondoctor.triage.logscan.anchors import anchors as make_anchors
 from neondoctor.triage.logscan.model import Incident, ScanResult
+from neondoctor.triage.logscan.pipeline import BUFFERS, read_ahead
 from neondoctor.triage.logscan.progress import Progress
 from neondoctor.triage.logscan.records import LineMatcher, Recorder
 from neondoctor.triage.logscan.source import MAX_LINE, READ_SIZE, Kind, Reader, blocks, open_log
@@ -46,7 +47,7 @@ def scan(source: str | Path, matcher: LineMatcher, *, chunk_size: int | None = N
     unfiltered = not found or any(not cond.literals for book in matcher.runbooks for cond in book.conditions)
     finder = None if unfiltered else make_finder(found, backend)
     result.backend = finder.name if finder else "none (every line)"
-    recorder = Recorder(matcher, finder, result)
+    recorder = Recorder(matcher, finder is not None, result)
     chunk_size = chunk_size or (finder.block_size if finder else READ_SIZE)
     raw, size, owned = open_log(source)
     progress = Progress(progress_stream, size) if progress_stream is not None else None
@@ -55,11 +56,17 @@ def scan(source: str | Path, matcher: LineMatcher, *, chunk_size: int | None = N
     try:
         reader = Reader(raw, str(source), chunk_size)
         result.gzip = reader.gzip
-        for buf, lo, hi, kind in blocks(reader.fill, chunk_size, max_line):
+
+        def produce() -> Iterator[tuple[bytearray, int, int, Kind, list[tuple[int, int]] | None]]:
+            # In the reading thread: the read and the finder's pass, ahead of the matcher.
+            for buf, lo, hi, kind in blocks(reader.fill, chunk_size, max_line, BUFFERS):
+                yield buf, lo, hi, kind, finder.lines(buf, lo, hi) if finder else None
+
+        for buf, lo, hi, kind, candidates in read_ahead(produce):
             if kind is Kind.LINES:
-                lines += recorder.feed(buf, lo, hi, lines)
+                lines += recorder.feed(buf, lo, hi, lines, candidates)
             else:
-                recorder.feed_piece(buf, lo, hi, lines + 1)
+                recorder.feed_piece(buf, lo, hi, lines + 1, candidates)
                 lines += kind is Kind.LAST_PIECE
             if progress:
                 progress.update(reader.consumed)

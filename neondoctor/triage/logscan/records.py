@@ -12,7 +12,6 @@ from collections.abc import Sequence
 from typing import Any, Protocol
 
 from neondoctor.redaction import redact
-from neondoctor.triage.logscan.backends import Finder
 from neondoctor.triage.logscan.model import Incident, ScanResult
 
 MAX_GAP = 200  # lines between two matches of one record at most
@@ -36,6 +35,7 @@ _TS_WINDOW = 200  # bytes at the start of a line where a timestamp is looked for
 _TS_LOOKBACK = 16384  # bytes above an untimestamped match searched for the record's timestamp
 
 Buffer = bytes | bytearray
+Candidates = list[tuple[int, int]] | None
 
 
 class LineMatcher(Protocol):
@@ -52,19 +52,18 @@ class LineMatcher(Protocol):
 
 
 class Recorder:
-    def __init__(self, matcher: LineMatcher, finder: Finder | None, result: ScanResult) -> None:
-        self.matcher, self.finder, self.result = matcher, finder, result  # finder None: every line
+    def __init__(self, matcher: LineMatcher, filtered: bool, result: ScanResult) -> None:
+        self.matcher, self.result = matcher, result
         # A line the finder returned holds an anchor: the matcher's own pre-filter would only repeat that.
-        self.match = matcher.match_candidate if finder is not None else matcher.match_line
+        self.match = matcher.match_candidate if filtered else matcher.match_line
         self.block_open = False
         self.block_runbooks: set[str] = set()
         self.block_last_line = 0
         self.block_seen: str | None = None
         self.carried_seen: str | None = None  # timestamp of the record open at the previous block's end
 
-    def _candidates(self, buf: Buffer, lo: int, hi: int) -> list[tuple[int, int]]:
-        if self.finder is not None:
-            return self.finder.lines(buf, lo, hi)
+    @staticmethod
+    def _every_line(buf: Buffer, lo: int, hi: int) -> list[tuple[int, int]]:
         out, start = [], lo
         while start < hi:
             end = buf.find(b"\n", start, hi)
@@ -73,13 +72,14 @@ class Recorder:
             start = end + 1
         return out
 
-    def feed(self, buf: Buffer, lo: int, hi: int, base_line: int) -> int:
+    def feed(self, buf: Buffer, lo: int, hi: int, base_line: int, candidates: Candidates = None) -> int:
         """Scan buf[lo:hi] (whole lines, each ending with a newline); its first line is `base_line + 1`.
 
-        Returns the number of lines in it (counted on the way, so the block is counted once)."""
+        `candidates`: the finder's lines of the block (None: every line). Returns the number of lines
+        in the block (counted on the way, so the block is read once)."""
         prev_end = lo - 1  # offset of the newline that ends the previous match in this block
         newlines, counted_to = 0, lo  # newlines in buf[lo:counted_to]
-        for start, end in self._candidates(buf, lo, hi):
+        for start, end in self._every_line(buf, lo, hi) if candidates is None else candidates:
             newlines += buf.count(b"\n", counted_to, start)
             counted_to = start
             raw_line = bytes(buf[start:end])
@@ -98,9 +98,9 @@ class Recorder:
             self.block_open = _continues(buf, prev_end + 1, hi)
         return newlines + buf.count(b"\n", counted_to, hi)
 
-    def feed_piece(self, buf: Buffer, lo: int, hi: int, line_no: int) -> None:
+    def feed_piece(self, buf: Buffer, lo: int, hi: int, line_no: int, candidates: Candidates = None) -> None:
         """A piece of a line too long to hold at once; every piece of it carries the line's number."""
-        if self.finder is not None and not self.finder.lines(buf, lo, hi):
+        if candidates is not None and not candidates:
             return
         raw_line = bytes(buf[lo:hi])
         found = self.match(raw_line.decode("utf-8", "replace"))

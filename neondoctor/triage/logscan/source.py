@@ -138,44 +138,53 @@ class Reader:
                               "not scanned as complete")
 
 
-def blocks(fill: Callable[[memoryview], int], read_size: int = READ_SIZE, max_line: int = MAX_LINE
-           ) -> Iterator[tuple[bytearray, int, int, Kind]]:
-    """(buffer, lo, hi, kind): buffer[lo:hi] is valid until the next item is asked for."""
-    buf = bytearray(read_size + max_line + 1)
-    view = memoryview(buf)
-    filled = 0  # bytes at the front of buf not handed over yet (a partial line)
+def blocks(fill: Callable[[memoryview], int], read_size: int = READ_SIZE, max_line: int = MAX_LINE,
+           buffers: int = 1) -> Iterator[tuple[bytearray, int, int, Kind]]:
+    """(buffer, lo, hi, kind): buffer[lo:hi] stays valid while the next `buffers - 1` items are made.
+
+    After handing over part of a buffer, the next read goes into the next of `buffers` buffers in
+    turn, so a reading thread can run ahead of the consumer (pipeline.py); with one buffer, an item
+    is valid until the next one is asked for.
+    """
+    pool = [bytearray(read_size + max_line + 1) for _ in range(buffers)]
+    turn = 0
+    buf = pool[0]
+    keep, filled = 0, 0  # buf[keep:filled]: read, not handed over yet (a partial line)
+    handed = False  # part of buf was handed over: the next read must not overwrite it
     in_long = False  # inside a line whose beginning was already handed over as pieces
-    try:
-        while True:
+    while True:
+        if handed or keep:
+            # The partial line to the front of the next buffer (a slice copy: safe if it is the same one).
+            turn = (turn + 1) % buffers if handed else turn
+            nxt = pool[turn]
+            nxt[:filled - keep] = buf[keep:filled]
+            buf, filled, keep, handed = nxt, filled - keep, 0, False
+        with memoryview(buf) as view:
             got = fill(view[filled:filled + read_size])
-            filled += got
-            start = 0
-            if in_long:
-                newline = buf.find(b"\n", 0, filled)
-                if newline >= 0:
-                    yield buf, 0, newline, Kind.LAST_PIECE
-                    start, in_long = newline + 1, False
-                elif not got:
-                    yield buf, 0, filled, Kind.LAST_PIECE
-                    return
-                else:
-                    if filled >= max_line:
-                        yield buf, 0, filled, Kind.PIECE
-                        filled = 0
-                    continue
-            cut = buf.rfind(b"\n", start, filled) + 1
-            if cut > start:
-                yield buf, start, cut, Kind.LINES
-            else:
-                cut = start
-            if not got:
-                if filled > cut:
-                    yield buf, cut, filled, Kind.LAST_PIECE
-                return
-            if filled - cut >= max_line:  # a line longer than max_line starts here
-                yield buf, cut, filled, Kind.PIECE
-                in_long, cut = True, filled
-            buf[:filled - cut] = buf[cut:filled]  # the partial line to the front (a copy: no overlap)
-            filled -= cut
-    finally:
-        view.release()
+        filled += got
+        start = 0
+        if in_long:
+            newline = buf.find(b"\n", 0, filled)
+            if newline < 0:
+                if not got or filled >= max_line:
+                    yield buf, 0, filled, Kind.LAST_PIECE if not got else Kind.PIECE
+                    if not got:
+                        return
+                    keep, handed = filled, True
+                continue
+            yield buf, 0, newline, Kind.LAST_PIECE
+            start, in_long, handed = newline + 1, False, True
+        cut = buf.rfind(b"\n", start, filled) + 1
+        if cut > start:
+            yield buf, start, cut, Kind.LINES
+            handed = True
+        else:
+            cut = start
+        if not got:
+            if filled > cut:
+                yield buf, cut, filled, Kind.LAST_PIECE
+            return
+        if filled - cut >= max_line:  # a line longer than max_line starts here
+            yield buf, cut, filled, Kind.PIECE
+            in_long, cut, handed = True, filled, True
+        keep = cut
