@@ -305,7 +305,7 @@ def test_memory_is_bounded_by_the_buffers_not_the_file(tmp_path: Path, backend: 
     assert proc.returncode == 0, proc.stderr
     lines, peak_mb = map(int, proc.stdout.split())
     assert lines == 1
-    assert peak_mb < 100, peak_mb  # 3 buffers of 12 MiB plus the interpreter; the file is 48 MiB
+    assert peak_mb < 100, peak_mb  # 3 buffers of 8 MiB plus the interpreter; the file is 48 MiB
 
 
 # ---------------------------------------------------------------- gzip

@@ -1,6 +1,6 @@
 """Scan a whole application log for known incidents, with the same runbooks and matcher as triage.
 
-The log is read in 8 MiB blocks of whole lines into one reused buffer (memory flat in file size;
+The log is read in blocks of whole lines (4 MiB with Hyperscan) into three reused buffers (memory flat in file size;
 gzip detected by its magic bytes, a truncated gzip is an error; `-` is stdin). A pre-filter finds
 the lines that hold one of the anchors derived from the matcher's own literals (anchors.py): with
 Hyperscan when `neondoctor[fast]` is installed, else with a few `re` passes (backends.py). Only

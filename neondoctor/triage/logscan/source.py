@@ -18,7 +18,7 @@ from typing import BinaryIO
 
 from neondoctor.errors import ConfigError
 
-READ_SIZE = 8 << 20  # 8 MiB: engines amortise their per-call cost, still small next to the page cache
+READ_SIZE = 4 << 20  # bytes per read when the backend states none (every line a candidate)
 MAX_LINE = 4 << 20  # a longer line is scanned in pieces of this size, so memory stays bounded
 GZIP_MAGIC = b"\x1f\x8b"
 
