@@ -3,6 +3,6 @@
 runbook.py  load and validate the YAML runbooks (cached on disk by content)
 matcher.py  which runbook (and condition) a pasted error belongs to
 walk.py     the walk: one probe at a time, next cause only when the current one is ruled out
-logscan.py  a whole log, streamed, through the same matcher
+logscan/    a whole log, streamed, through the same matcher (Hyperscan or re pre-filter)
 probes/     one module per verification probe, registered in probes/__init__.py
 """
