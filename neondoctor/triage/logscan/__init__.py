@@ -1,16 +1,18 @@
 """Scan a whole application log for known incidents, with the same runbooks and matcher as triage.
 
-The log is read in blocks of whole lines (4 MiB with Hyperscan) into three reused buffers (memory flat in file size;
-gzip detected by its magic bytes, a truncated gzip is an error; `-` is stdin). A pre-filter finds
-the lines that hold one of the anchors derived from the matcher's own literals (anchors.py): with
-Hyperscan when `neondoctor[fast]` is installed, else with a few `re` passes (backends.py). Only
-those lines reach the full matcher, so both backends give the same result, and ordinary lines cost
-no Python at all. Incidents are grouped by runbook; a multi-line record (a traceback with its
-chained exceptions) counts once (records.py).
+The log is read in blocks of whole lines (4 MiB with Hyperscan) into three reused buffers, so
+memory is flat in file size; gzip is detected by its magic bytes (a truncated one is an error);
+`-` is stdin. A pre-filter finds the lines that hold one of the anchors derived from the matcher's
+own literals: with Hyperscan when `neondoctor[fast]` is installed, else with a few `re` passes.
+Only those lines reach the full matcher, so both backends give the same result, and ordinary lines
+cost no Python at all. A second thread reads and pre-filters the next block while the matcher works
+on this one. Incidents are grouped by runbook; a multi-line record (a traceback with its chained
+exceptions) counts once.
 
 anchors.py   literals -> the byte strings every backend searches (non-ASCII and JSON-escaped too)
-backends.py  which engine (NEONDOCTOR_SCAN_BACKEND), backend_hyperscan.py, backend_python.py
+backends.py  which engine (NEONDOCTOR_SCAN_BACKEND): backend_hyperscan.py, backend_python.py
 source.py    file/stdin, gzip, blocks of whole lines, pieces of overlong lines
+pipeline.py  the read-ahead thread
 records.py   candidate lines -> matcher -> incidents, a record counted once
 """
 
