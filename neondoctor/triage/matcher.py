@@ -163,6 +163,10 @@ class Matcher:
             return self._match_clean(clean) if self.might_match(clean) else None
         return self._match_clean(normalise(line))
 
+    def match_candidate(self, line: str) -> Match | None:
+        """For a log line in which a scanner's pre-filter already found a literal: no second pre-filter."""
+        return self._match_clean(normalise(line))
+
     def scan(self, lines: Iterable[str]) -> Iterable[tuple[int, Match]]:
         for number, line in enumerate(lines, 1):
             found = self.match_line(line)
