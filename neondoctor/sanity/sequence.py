@@ -19,7 +19,6 @@ token from the environment (never argv, which `ps` shows to every user) and prin
 from __future__ import annotations
 
 import datetime as dt
-import importlib
 import json
 import os
 import re
@@ -166,26 +165,14 @@ def resolve_target(raw: str) -> Target:
     return Target(url=url, masked=parsed.masked(), dialect="postgresql")
 
 
-def load_metadata(spec: str) -> MetaData:
+def load_metadata(spec: str, *, timeout: float = DEFAULT_TIMEOUT) -> MetaData:
     """`module:attr` -> a MetaData (attr may be a declarative Base or a MetaData). The cwd is importable."""
     from sqlalchemy import MetaData
 
-    module_name, colon, attr = spec.partition(":")
-    if not colon or not module_name or not attr:
-        raise ConfigError(f"--metadata {spec!r}: expected MODULE:ATTR, e.g. myapp.models:Base")
-    cwd = os.getcwd()
-    if cwd not in sys.path:
-        sys.path.insert(0, cwd)
-    try:
-        module = importlib.import_module(module_name)
-    except Exception as exc:  # any error while importing user code is a configuration error
-        raise ConfigError(f"--metadata {spec!r}: cannot import {module_name!r}: "
-                          f"{type(exc).__name__}: {redact(str(exc))}") from None
-    obj: Any = module
-    for part in attr.split("."):
-        if not hasattr(obj, part):
-            raise ConfigError(f"--metadata {spec!r}: module {module_name!r} has no attribute {attr!r}")
-        obj = getattr(obj, part)
+    from neondoctor.loader import load_object
+
+    obj = load_object(spec, what="--metadata", timeout=timeout, example="myapp.models:Base")
+    attr = spec.partition(":")[2]
     metadata = obj if isinstance(obj, MetaData) else getattr(obj, "metadata", None)
     if not isinstance(metadata, MetaData):
         raise ConfigError(f"--metadata {spec!r}: {attr!r} is a {type(obj).__name__}, "
@@ -470,7 +457,7 @@ def run_sanity(
 
     target = resolve_target(raw_url)
     if metadata_spec:
-        metadata: MetaData = load_metadata(metadata_spec)
+        metadata: MetaData = load_metadata(metadata_spec, timeout=timeout)
         mode = "marker"
     else:
         from neondoctor.app.budget.models import Base
