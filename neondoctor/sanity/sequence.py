@@ -157,6 +157,14 @@ def resolve_target(raw: str) -> Target:
         url = make_url(text)
     except ArgumentError as exc:
         raise ConfigError(f"DATABASE_URL is malformed: {redact(str(exc))}") from None
+    except ValueError:  # SQLAlchemy reads the port with int(): "h1:5432,h2:5433" or "h:" end here
+        netloc = text.split("://", 1)[1].split("/", 1)[0].rpartition("@")[2]
+        if "," in netloc:
+            raise ConfigError(f"DATABASE_URL names several hosts ({netloc}): sanity checks one database through "
+                              "SQLAlchemy, which takes several hosts only as ?host=h1:5432&host=h2:5433; "
+                              "give one host or that form") from None
+        raise ConfigError(f"DATABASE_URL has an empty or invalid port ({netloc}): "
+                          "give the port number or leave out the ':'") from None
     if url.password:
         register_secret(str(url.password))
     if url.drivername == "postgresql":
