@@ -109,3 +109,22 @@ def test_a_good_metadata_module_still_passes(cli: Any, lab_primary: LabCluster, 
         _assert_clean(proc, lab_primary.state.app_password)
     finally:
         lab_primary.execute(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
+
+
+def test_ctrl_c_still_interrupts_a_stuck_import(lab_primary: LabCluster, tmp_path: Path) -> None:
+    import os
+    import signal
+    import sys
+
+    (tmp_path / "stuck.py").write_text("open('started', 'w').close()\nwhile True:\n    pass\n")
+    env = {**os.environ, "DATABASE_URL": lab_primary.app_url(), "NO_COLOR": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "neondoctor", "sanity", "--timeout", "5", "--metadata", "stuck:Base"],
+                            cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 30
+    while not (tmp_path / "started").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)  # until the command is inside the import
+    time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, (proc.returncode, err)
+    assert "interrupted" in err and "Traceback" not in out + err
