@@ -30,14 +30,23 @@ MAX_UNBOUNDED = 4
 MAX_COUNT = 1000  # RE2's limit on {n,m}
 SEARCH_BUDGET_S = 2.0
 
-try:
-    import re2 as _re2  # type: ignore[import-not-found,import-untyped]
-except ImportError:  # optional: neondoctor[re2]
-    _re2 = None
+_UNLOADED: Any = object()
+_re2: Any = _UNLOADED  # the `re2` module, None when not installed; imported on first use (start-up cost)
+
+
+def _engine() -> Any:
+    global _re2
+    if _re2 is _UNLOADED:
+        try:
+            import re2  # type: ignore[import-not-found,import-untyped]
+        except ImportError:  # optional: neondoctor[re2]
+            re2 = None
+        _re2 = re2
+    return _re2
 
 
 def re2_available() -> bool:
-    return _re2 is not None
+    return _engine() is not None
 
 
 # ------------------------------------------------------------------------------------ building
@@ -268,7 +277,7 @@ def regex_problem(source: str) -> str | None:
         return "unbounded repeats in a row over the same characters (e.g. `.*.*`) backtrack polynomially: keep one"
     if sum(_unbounded(op, av) for op, av in _walk(parsed)) > MAX_UNBOUNDED:
         return f"more than {MAX_UNBOUNDED} unbounded repeats (*, +, {{n,}}): bound some, e.g. .{{0,200}}"
-    if _re2 is not None:
+    if _engine() is not None:
         try:
             _re2_compile(source)
         except _re2.error as exc:
@@ -299,7 +308,7 @@ class BoundedPattern:
 
     def __init__(self, source: str, where: str, user: bool) -> None:
         self.where = where
-        self._re2 = _re2_compile(source) if user and _re2 is not None else None
+        self._re2 = _re2_compile(source) if user and _engine() is not None else None
         self._re = re.compile(source, re.IGNORECASE)
         self._guard = user and self._re2 is None
 

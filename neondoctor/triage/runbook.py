@@ -30,6 +30,7 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -59,11 +60,12 @@ class Condition:
     regex: str  # the compiled form's source; compiled on first use (start-up pays only for what runs)
     literals: tuple[str, ...]  # lower-case literals, one of which occurs in any text the pattern matches
     where: str = ""  # file and key path, for an error about this condition
+    shipped: bool = False  # from neondoctor's own runbooks: reviewed, and kept on `re` for start-up speed
 
     @property
     def pattern(self) -> BoundedPattern:
         """A user `regex:` runs on RE2 when installed, else on `re` within a time budget (patterns.py)."""
-        return bounded(self.regex, self.where, self.operator == "regex")
+        return bounded(self.regex, self.where, self.operator == "regex" and not self.shipped)
 
     @property
     def source(self) -> str:
@@ -108,6 +110,14 @@ class _Problems:
 
     def add(self, path: Path | str, key: str, message: str) -> None:
         self.items.append(f"{path}: {key}: {message}")
+
+
+@lru_cache(maxsize=256)
+def _is_shipped(path: Path) -> bool:
+    try:
+        return path.resolve().parent == shipped_runbooks_dir().resolve()
+    except OSError:
+        return False
 
 
 def shipped_runbooks_dir() -> Path:
@@ -165,7 +175,7 @@ def _condition(raw: Any, where: str, path: Path, problems: _Problems) -> Conditi
         problems.add(path, f"{where}.{op}", problem)
         return None
     return Condition(name=str(name), operator=op, value=value_t, regex=source, literals=literals,
-                     where=f"{path}: {where}.{op}")
+                     where=f"{path}: {where}.{op}", shipped=_is_shipped(path))
 
 
 def _freeze(value: Any) -> Any:
