@@ -3,7 +3,9 @@
 User code can do anything at import time, and none of it may decide a verdict:
 
 * `sys.exit(n)` (any n) or any exception -> ConfigError naming the module (exit 2), never a pass;
-* a module that never finishes importing -> ConfigError after `timeout` seconds. The import runs in a
+* a module that never finishes importing -> ConfigError after `timeout` seconds (at least
+  MIN_IMPORT_S: importing an app is CPU work that a busy CI runner slows down, unlike a network
+  step, and a gate that fails because the runner was busy is noise). The import runs in a
   daemon thread; a thread that is still stuck (or a non-daemon thread the module started) cannot
   keep the process alive, because the CLI leaves with `os._exit` once user code has run
   (`user_code_ran()`);
@@ -31,6 +33,7 @@ from neondoctor.errors import ConfigError
 from neondoctor.redaction import redact
 
 GRACE = 5.0  # seconds after the deadline before the last-resort faulthandler exit
+MIN_IMPORT_S = 10.0
 _REF = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
 _ran = threading.Event()
 _devnull: Any = None
@@ -64,6 +67,7 @@ def load_object(
     that starts with `what` and names the module.
     """
     module_name, attr = split_ref(ref, what, example)
+    timeout = max(timeout, MIN_IMPORT_S)
     path = str(cwd or os.getcwd())
     if path not in sys.path:
         sys.path.insert(0, path)
