@@ -114,6 +114,7 @@ class LabState:
 
 _SECRET_FIELDS = ("superuser_password", "app_password")
 _ENV_SUPERUSER = "NEONDOCTOR_LAB_SUPERUSER_URL"
+_ENV_UNPOOLED = "DATABASE_URL_UNPOOLED"
 _ENV_HEADER = "# neondoctor lab"
 
 
@@ -144,7 +145,7 @@ class LabCluster:
         manifest = Manifest.read(root) or _adopt_legacy(root, state)
         env = _read_lab_env(root / ENV_FILE)
         if not state.app_password:
-            state.app_password = _password_of(env.get("DATABASE_URL"))
+            state.app_password = _password_of(env.get(_ENV_UNPOOLED) or env.get("DATABASE_URL"))
         if not state.superuser_password:
             state.superuser_password = _password_of(env.get(_ENV_SUPERUSER))
         return cls(root, state, manifest)
@@ -211,10 +212,14 @@ class LabCluster:
 
     def _write_state(self) -> None:
         # The .env first: lab.json is what marks the lab complete, and it holds no password.
+        pooler = self.pooler() if self.manifest.owns(self.root / STATE_FILE) else None
+        if pooler is not None:  # as Neon's integrations name them: DATABASE_URL pooled, _UNPOOLED direct
+            urls = f"DATABASE_URL={pooler.url()}\n{_ENV_UNPOOLED}={self.app_url()}\n"
+        else:
+            urls = f"DATABASE_URL={self.app_url()}\n"
         self.manifest.write(self.env_file, (
             f"{_ENV_HEADER} ({self.root}); throwaway credentials, mode 0600\n"
-            f"DATABASE_URL={self.app_url()}\n"
-            f"{_ENV_SUPERUSER}={self.superuser_url()}\n"))
+            f"{urls}{_ENV_SUPERUSER}={self.superuser_url()}\n"))
         self.manifest.write(self.root / STATE_FILE, json.dumps(self.state.public(), indent=2) + "\n")
 
     @property
@@ -399,8 +404,17 @@ class LabCluster:
         pid = postmaster_pid(self.data_dir)
         return pid is not None and is_postmaster(pid) and accepts(self.port)
 
+    def pooler(self) -> Any:
+        """The lab's PgBouncer (neondoctor.lab.pgbouncer.LabPooler), or None when it has none."""
+        from neondoctor.lab.pgbouncer import LabPooler
+
+        return LabPooler.load(self)
+
     def destroy(self) -> None:
         """Stop the server and remove exactly the files and directories the lab created."""
+        with contextlib.suppress(LabError):
+            if (pooler := self.pooler()) is not None:
+                pooler.destroy()
         with contextlib.suppress(LabError):
             self.stop("immediate")
         self.manifest.remove_all()

@@ -66,6 +66,7 @@ class TriageOptions:
     timeout: int = 5
     cwd: Path = field(default_factory=Path.cwd)
     database_url: str | None = None  # overrides the environment/.env (the demo triages its own setups)
+    direct_url: str | None = None  # the server behind a pooler; default: DATABASE_URL_UNPOOLED & co., Neon's host
 
 
 def build_context(options: TriageOptions, matched_text: str | None = None) -> ProbeContext:
@@ -93,7 +94,38 @@ def build_context(options: TriageOptions, matched_text: str | None = None) -> Pr
         ctx.parsed = parse_url(setting.url)
     except ConfigError as exc:
         ctx.url_error = exc.message
+        return ctx
+    _add_direct(ctx, options)
     return ctx
+
+
+def _add_direct(ctx: ProbeContext, options: TriageOptions) -> None:
+    """Behind a pooler, where the server itself is: --direct-url, the environment, or Neon's naming."""
+    import dataclasses
+
+    from neondoctor import pooler
+    from neondoctor.settings import register_url_secret
+    from neondoctor.url import parse_url
+
+    assert ctx.parsed is not None
+    found = (options.direct_url, "--direct-url") if options.direct_url else None
+    if found is None and (env := pooler.direct_url_from_env()):
+        found = (env[1], env[0])
+    if found is None and ctx.url_source and Path(ctx.url_source).is_file():  # DATABASE_URL came from a .env
+        from neondoctor.settings import read_env_file
+
+        values = read_env_file(Path(ctx.url_source))
+        found = next(((values[n], f"{n} in {ctx.url_source}") for n in pooler.DIRECT_URL_VARIABLES
+                      if values.get(n, "").strip()), None)
+    try:
+        if found is not None:
+            register_url_secret(found[0])
+            ctx.direct, ctx.direct_source = parse_url(found[0]), found[1]
+        elif ctx.parsed.is_neon_pooler and (host := pooler.neon_direct_host(ctx.parsed.host or "")):
+            ctx.direct = dataclasses.replace(ctx.parsed, host=host)
+            ctx.direct_source = f"Neon's direct host {host}"
+    except ConfigError as exc:
+        log.warning("direct URL ignored", reason=exc.message)
 
 
 def run_step(step: Step, ctx: ProbeContext) -> StepOutcome:

@@ -48,6 +48,20 @@ class ProbeContext:
     cwd: Path = field(default_factory=Path.cwd)
     timeout: int = 5  # seconds, for every network step
     matched_text: str | None = None
+    direct: ParsedUrl | None = None  # the server behind a pooler (DATABASE_URL_UNPOOLED, --direct-url, Neon)
+    direct_source: str | None = None
+
+
+def server_side(ctx: ProbeContext) -> ProbeContext:
+    """The context a probe of the server's own state should use: behind a pooler, the direct URL.
+
+    Through a transaction-mode pooler a probe's query waits in the same queue as the app's (and
+    can time out the same way); the direct URL reaches the server's views without queueing."""
+    if ctx.direct is None:
+        return ctx
+    from dataclasses import replace
+
+    return replace(ctx, parsed=ctx.direct)
 
 
 @dataclass(frozen=True)
