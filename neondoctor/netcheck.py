@@ -38,7 +38,10 @@ def bounded(func: Callable[[], Any], timeout: float) -> Any:
 
 def resolve(host: str, port: int, timeout: float) -> list[tuple[Any, ...]]:
     """getaddrinfo for a TCP connection, bounded by `timeout`. Raises OSError or TimeoutError."""
-    return bounded(lambda: socket.getaddrinfo(host, port, type=socket.SOCK_STREAM), timeout)
+    try:
+        return bounded(lambda: socket.getaddrinfo(host, port, type=socket.SOCK_STREAM), timeout)
+    except UnicodeError:  # the IDNA codec refuses an empty label or one over 63 characters
+        raise OSError(f"{host[:80]!r} is not a valid host name (an empty label, or one over 63 characters)") from None
 
 
 def ask_ssl(sock: socket.socket) -> bytes:

@@ -102,19 +102,27 @@ class NeondoctorGroup(click.Group):
             formatter.write_dl(rows)
 
     def invoke(self, ctx: click.Context) -> Any:
-        # Every byte to stdout/stderr goes through redaction, whatever prints it.
+        # Every byte to stdout/stderr goes through redaction, whatever prints it; a terminal that
+        # cannot encode a character gets an escape instead of a UnicodeEncodeError.
         saved = sys.stdout, sys.stderr
+        for stream in saved:
+            _tolerate_unencodable(stream)
         sys.stdout, sys.stderr = RedactingStream(saved[0]), RedactingStream(saved[1])
+        wants_json = "--json" in [*getattr(ctx, "_protected_args", ()), *ctx.args]
         try:
             st = ctx.ensure_object(CliState)
             _configure_logging_from(st)
             return super().invoke(ctx)
         except errors.NeondoctorError as exc:
+            _json_error(wants_json, exc.message, exc.exit_code)
             click.echo(f"neondoctor: error: {exc.message}", err=True)
             ctx.exit(exc.exit_code)
         except click.exceptions.Exit:
             raise
-        except (click.ClickException, click.exceptions.Abort):
+        except click.ClickException as exc:
+            _json_error(wants_json, exc.format_message(), exc.exit_code)
+            raise
+        except click.exceptions.Abort:
             raise
         except KeyboardInterrupt:
             click.echo("neondoctor: interrupted", err=True)
@@ -134,6 +142,23 @@ class NeondoctorGroup(click.Group):
             for stream in (sys.stdout, sys.stderr):
                 stream.flush()
             sys.stdout, sys.stderr = saved
+
+
+def _tolerate_unencodable(stream: Any) -> None:
+    reconfigure = getattr(stream, "reconfigure", None)
+    if reconfigure is not None:
+        try:
+            reconfigure(errors="backslashreplace")
+        except (ValueError, OSError):  # a closed or exotic stream: leave it as it is
+            pass
+
+
+def _json_error(wants_json: bool, message: str, exit_code: int) -> None:
+    """Under --json, a configuration or usage error is a JSON object on stdout too (and a line on stderr)."""
+    if wants_json:
+        import json
+
+        click.echo(json.dumps({"error": redact(message), "exit_code": exit_code}))
 
 
 def _configure_logging_from(st: CliState) -> None:
@@ -157,4 +182,20 @@ def cli() -> None:
 
 
 def main() -> None:
-    cli.main(prog_name="neondoctor")
+    for stream in (sys.stdout, sys.stderr):
+        _tolerate_unencodable(stream)
+    try:
+        cli.main(prog_name="neondoctor")
+    except SystemExit as exc:
+        loader = sys.modules.get("neondoctor.loader")
+        if loader is not None and loader.user_code_ran():
+            # A thread the user's module started (or an import still stuck at its deadline) must not
+            # keep the process alive or change the exit code: flush and leave now.
+            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+            for stream in (sys.stdout, sys.stderr):
+                try:
+                    stream.flush()
+                except (OSError, ValueError):
+                    pass
+            os._exit(code)
+        raise

@@ -200,13 +200,18 @@ def start(directory: str | None) -> None:
 @dir_option
 @common_options
 def down(directory: str | None) -> None:
-    """Stop the lab and remove its data, state and .env file."""
+    """Stop the lab and remove what it created (data, state, its .env); nothing else is touched."""
+    from neondoctor.lab.cluster import LabCluster
+
     cluster = load_lab(directory)
     if cluster is None:
-        click.echo(f"no lab in {lab_root(directory)}: nothing to remove")
+        if LabCluster.remove_unfinished(lab_root(directory)):
+            click.echo(f"unfinished lab removed ({lab_root(directory)})")
+        else:
+            click.echo(f"no lab in {lab_root(directory)}: nothing to remove")
         return
     cluster.destroy()
-    click.echo(f"lab removed ({cluster.root})")
+    click.echo(f"lab removed ({cluster.root}); only the files the lab created were deleted")
 
 
 @lab.command()

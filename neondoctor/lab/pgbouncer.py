@@ -148,9 +148,11 @@ class LabPooler:
         directory = cls.dir_for(cluster)
         if directory.exists() and not (directory / STATE_FILE).exists():
             raise LabError(f"{directory} exists and was not made by the lab; refusing to touch it")
+        cluster.manifest.record(directory)  # the lab's own: `lab down` removes it, and nothing else
         directory.mkdir(mode=0o700, exist_ok=True)
         # As root, root's own directories are closed to the server user: its files go under /tmp, like the data.
         run_dir = Path(tempfile.mkdtemp(prefix="neondoctor-pgbouncer-")) if _server_user() else directory
+        cluster.manifest.record(run_dir)
         _, notes = spec.conf(install, cluster.spec.max_connections)
         state = PoolerState(install.path, install.version_text, free_port(), asdict(spec), notes, str(run_dir))
         pooler = cls(cluster, state)
@@ -186,14 +188,9 @@ class LabPooler:
         path.write_text(json.dumps(asdict(self.state), indent=2) + "\n")
 
     def write_env(self) -> None:
-        """The lab's .env names both URLs as Neon's integrations do: DATABASE_URL pooled, _UNPOOLED direct."""
-        from neondoctor.pooler import DIRECT_URL_VARIABLES
-
-        path = self.cluster.env_file
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            fh.write(f"# neondoctor lab ({self.cluster.root}); throwaway credentials\n"
-                     f"DATABASE_URL={self.url()}\n{DIRECT_URL_VARIABLES[0]}={self.cluster.app_url()}\n")
+        """The lab's .env names both URLs as Neon's integrations do: DATABASE_URL pooled, _UNPOOLED direct.
+        The cluster writes it (it owns the file and knows this pooler from pooler.json)."""
+        self.cluster._write_state()
 
     def _own(self, path: Path) -> None:
         from neondoctor.lab.cluster import _server_user

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
-import os
-import sys
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -27,23 +24,11 @@ class EnginePool:
         return asdict(self)
 
 
-def load_engine_pool(target: str, cwd: str | None = None) -> EnginePool:
+def load_engine_pool(target: str, cwd: str | None = None, *, timeout: float = 5.0) -> EnginePool:
     """Import MODULE:ATTR (cwd on sys.path) and read its SQLAlchemy engine's pool counters."""
-    module_name, sep, attr = target.partition(":")
-    if not sep or not module_name or not attr:
-        raise ConfigError(f"--engine {target!r} must be MODULE:ATTR, e.g. myapp.db:engine")
-    path = cwd or os.getcwd()
-    if path not in sys.path:
-        sys.path.insert(0, path)
-    try:
-        module = importlib.import_module(module_name)
-    except Exception as exc:  # the app's import can fail in any way; report it, never a traceback
-        raise ConfigError(f"--engine: cannot import {module_name!r}: {type(exc).__name__}: {exc}") from None
-    obj: Any = module
-    for part in attr.split("."):
-        if not hasattr(obj, part):
-            raise ConfigError(f"--engine: {module_name!r} has no attribute {attr!r}")
-        obj = getattr(obj, part)
+    from neondoctor.loader import load_object
+
+    obj = load_object(target, what="--engine", timeout=timeout, cwd=cwd)
     pool = getattr(obj, "pool", None)
     if pool is None or not hasattr(pool, "status"):
         raise ConfigError(f"--engine: {target} is not a SQLAlchemy Engine (no .pool)")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -10,6 +11,14 @@ from neondoctor.redaction import redact, redact_value, write_text
 from neondoctor.sanity.report import SanityReport
 
 SYMBOLS = {"passed": "✓", "failed": "✗", "skipped": "-"}
+# Characters XML 1.0 cannot hold at all (not even escaped): most C0 controls, surrogates, U+FFFE/U+FFFF.
+_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def _xml(text: str) -> str:
+    """Redacted, with every character XML 1.0 forbids written as a visible escape (\\x1b)."""
+    return _NOT_XML.sub(lambda m: m.group(0).encode("unicode_escape", "backslashreplace").decode("ascii"),
+                        redact(text))
 
 
 def render_text(report: SanityReport) -> str:
@@ -80,15 +89,16 @@ def render_junit(report: SanityReport) -> str:
     })
     props = ET.SubElement(suite, "properties")
     for name, value in (("database", report.database), ("metadata", report.metadata), ("run_token", report.token)):
-        ET.SubElement(props, "property", {"name": name, "value": redact(value)})
+        ET.SubElement(props, "property", {"name": name, "value": _xml(value)})
     for name, items in (("will_create", report.will_create), ("created", report.created)):
-        ET.SubElement(props, "property", {"name": name, "value": redact(", ".join(items))})
+        ET.SubElement(props, "property", {"name": name, "value": _xml(", ".join(items))})
     for step in report.steps:
         case = ET.SubElement(suite, "testcase", {
-            "classname": "neondoctor.sanity.sequence", "name": step.name, "time": f"{step.duration_ms / 1000:.3f}",
+            "classname": "neondoctor.sanity.sequence", "name": _xml(step.name),
+            "time": f"{step.duration_ms / 1000:.3f}",
         })
         if step.status == "failed":
-            failure = ET.SubElement(case, "failure", {"message": redact(step.error or step.detail),
+            failure = ET.SubElement(case, "failure", {"message": _xml(step.error or step.detail),
                                                       "type": "SanityStepFailed"})
             body = [step.detail, *step.differences]
             if report.triage:
@@ -98,11 +108,11 @@ def render_junit(report: SanityReport) -> str:
                 body += [f"  check: {s['cause']}" for s in t.get("first_steps", [])]
                 if t.get("command"):
                     body.append(f"  run: {t['command']}")
-            failure.text = redact("\n".join(body))
+            failure.text = _xml("\n".join(body))
         elif step.status == "skipped":
-            ET.SubElement(case, "skipped", {"message": redact(step.detail or "an earlier step failed")})
+            ET.SubElement(case, "skipped", {"message": _xml(step.detail or "an earlier step failed")})
         else:
-            ET.SubElement(case, "system-out").text = redact(step.detail)
+            ET.SubElement(case, "system-out").text = _xml(step.detail)
     root = ET.Element("testsuites", {"name": "neondoctor", "tests": str(len(report.steps)),
                                      "failures": str(failures), "time": f"{report.duration_ms / 1000:.3f}"})
     root.append(suite)

@@ -105,7 +105,7 @@ def run_sanity(
     no_create = no_create or read_only
     target = resolve_target(raw_url)
     if metadata_spec:
-        metadata: MetaData = load_metadata(metadata_spec)
+        metadata: MetaData = load_metadata(metadata_spec, timeout=timeout)
         mode = "marker"
     else:
         from neondoctor.app.budget.models import Base

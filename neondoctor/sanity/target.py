@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
-import os
-import sys
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -59,6 +56,14 @@ def resolve_target(raw: str) -> Target:
         url = make_url(text)
     except ArgumentError as exc:
         raise ConfigError(f"DATABASE_URL is malformed: {redact(str(exc))}") from None
+    except ValueError:  # SQLAlchemy reads the port with int(): "h1:5432,h2:5433" or "h:" end here
+        netloc = text.split("://", 1)[1].split("/", 1)[0].rpartition("@")[2]
+        if "," in netloc:
+            raise ConfigError(f"DATABASE_URL names several hosts ({netloc}): sanity checks one database through "
+                              "SQLAlchemy, which takes several hosts only as ?host=h1:5432&host=h2:5433; "
+                              "give one host or that form") from None
+        raise ConfigError(f"DATABASE_URL has an empty or invalid port ({netloc}): "
+                          "give the port number or leave out the ':'") from None
     if url.password:
         register_secret(str(url.password))
     if url.drivername == "postgresql":
@@ -67,26 +72,14 @@ def resolve_target(raw: str) -> Target:
     return Target(url=url, masked=parsed.masked(), dialect="postgresql")
 
 
-def load_metadata(spec: str) -> MetaData:
+def load_metadata(spec: str, *, timeout: float = DEFAULT_TIMEOUT) -> MetaData:
     """`module:attr` -> a MetaData (attr may be a declarative Base or a MetaData). The cwd is importable."""
     from sqlalchemy import MetaData
 
-    module_name, colon, attr = spec.partition(":")
-    if not colon or not module_name or not attr:
-        raise ConfigError(f"--metadata {spec!r}: expected MODULE:ATTR, e.g. myapp.models:Base")
-    cwd = os.getcwd()
-    if cwd not in sys.path:
-        sys.path.insert(0, cwd)
-    try:
-        module = importlib.import_module(module_name)
-    except Exception as exc:  # any error while importing user code is a configuration error
-        raise ConfigError(f"--metadata {spec!r}: cannot import {module_name!r}: "
-                          f"{type(exc).__name__}: {redact(str(exc))}") from None
-    obj: Any = module
-    for part in attr.split("."):
-        if not hasattr(obj, part):
-            raise ConfigError(f"--metadata {spec!r}: module {module_name!r} has no attribute {attr!r}")
-        obj = getattr(obj, part)
+    from neondoctor.loader import load_object
+
+    obj = load_object(spec, what="--metadata", timeout=timeout, example="myapp.models:Base")
+    attr = spec.partition(":")[2]
     metadata = obj if isinstance(obj, MetaData) else getattr(obj, "metadata", None)
     if not isinstance(metadata, MetaData):
         raise ConfigError(f"--metadata {spec!r}: {attr!r} is a {type(obj).__name__}, "

@@ -51,11 +51,11 @@ def _unwrap_json(line: str) -> str:
         return line
     try:
         obj = json.loads(stripped)
-    except ValueError:
+        if not isinstance(obj, dict):
+            return line
+        parts = [str(obj[k]) for k in _JSON_KEYS if k in obj and obj[k] not in (None, "")]
+    except (ValueError, RecursionError):  # not JSON, or nested too deep to be a log record: keep it as text
         return line
-    if not isinstance(obj, dict):
-        return line
-    parts = [str(obj[k]) for k in _JSON_KEYS if k in obj and obj[k] not in (None, "")]
     if not parts:  # no known key: keep every string value
         parts = [v for v in obj.values() if isinstance(v, str)]
     return "\n".join(parts) if parts else line

@@ -34,17 +34,19 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from neondoctor.errors import ConfigError
+from neondoctor.triage.patterns import BoundedPattern, bounded, literal_pattern, regex_literals, regex_problem
 
 # Match operators: name -> how the condition's value is turned into a compiled regex.
 # A new operator is one entry here (value -> pattern source) plus its literal for the pre-filter.
 OPERATORS: dict[str, str] = {
     "contains": "a literal phrase, case-insensitive, whitespace-tolerant",
-    "regex": "a Python regular expression, case-insensitive",
+    "regex": "a regular expression (RE2 syntax: linear time), case-insensitive",
     "all": "a list of literal phrases that must all occur (the first one is reported)",
 }
 
@@ -67,10 +69,13 @@ class Condition:
     literals: tuple[str, ...]  # lower-case literals, one of which occurs in any text the pattern matches
     contexts: tuple[str, ...] = ()  # where the error must have been raised; () means anywhere
     unless: tuple[str, ...] = ()  # lower-case phrases that, present anywhere in the paste, veto the match
+    where: str = ""  # file and key path, for an error about this condition
+    shipped: bool = False  # from neondoctor's own runbooks: reviewed, and kept on `re` for start-up speed
 
     @property
-    def pattern(self) -> re.Pattern[str]:
-        return re.compile(self.regex, re.IGNORECASE)  # re's own cache makes repeated calls cheap
+    def pattern(self) -> BoundedPattern:
+        """A user `regex:` runs on RE2 when installed, else on `re` within a time budget (patterns.py)."""
+        return bounded(self.regex, self.where, self.operator == "regex" and not self.shipped)
 
     @property
     def source(self) -> str:
@@ -117,6 +122,14 @@ class _Problems:
         self.items.append(f"{path}: {key}: {message}")
 
 
+@lru_cache(maxsize=256)
+def _is_shipped(path: Path) -> bool:
+    try:
+        return path.resolve().parent == shipped_runbooks_dir().resolve()
+    except OSError:
+        return False
+
+
 def shipped_runbooks_dir() -> Path:
     """The runbooks that ship with neondoctor: inside the wheel, or the repo's `runbooks/` (editable)."""
     try:
@@ -126,99 +139,6 @@ def shipped_runbooks_dir() -> Path:
     except (ModuleNotFoundError, OSError):
         pass
     return Path(__file__).resolve().parents[2] / "runbooks"
-
-
-# ------------------------------------------------------------------------------------ patterns
-
-def literal_pattern(phrase: str) -> str:
-    """A literal phrase as a regex that tolerates any run of whitespace (wrapped pastes)."""
-    words = phrase.split()
-    return r"\s+".join(re.escape(w) for w in words)
-
-
-def _nested_quantifier(parsed: Any) -> bool:
-    """True when a repeat contains another unbounded repeat: `(a+)+`, `(.*)*` (catastrophic backtracking)."""
-    from re import _parser as sre  # the stdlib's own regex parser
-
-    def has_repeat(items: Any) -> bool:
-        for op, av in items:
-            if op in (sre.MAX_REPEAT, sre.MIN_REPEAT, sre.POSSESSIVE_REPEAT) and av[1] > 1:
-                return True
-            if _children(op, av, sre) and any(has_repeat(c) for c in _children(op, av, sre)):
-                return True
-        return False
-
-    def walk(items: Any) -> bool:
-        for op, av in items:
-            if op in (sre.MAX_REPEAT, sre.MIN_REPEAT) and av[1] > 1 and has_repeat(av[2]):
-                return True
-            if any(walk(c) for c in _children(op, av, sre)):
-                return True
-        return False
-
-    return walk(parsed)
-
-
-def _children(op: Any, av: Any, sre: Any) -> list[Any]:
-    if op in (sre.MAX_REPEAT, sre.MIN_REPEAT, sre.POSSESSIVE_REPEAT):
-        return [av[2]]
-    if op is sre.SUBPATTERN:
-        return [av[3]]
-    if op is sre.BRANCH:
-        return list(av[1])
-    if op in (sre.ASSERT, sre.ASSERT_NOT):
-        return [av[1]]
-    if op is sre.ATOMIC_GROUP:
-        return [av]
-    return []
-
-
-def regex_literals(source: str) -> tuple[str, ...]:
-    """Literals (lower-case) of which at least one occurs in every match; () when none is found.
-
-    Used for the cheap pre-filter: a sequence gives its best run of plain characters, an
-    alternation gives one literal per branch.
-    """
-    from re import _parser as sre
-
-    try:
-        parsed = sre.parse(source)
-    except re.error:
-        return ()
-
-    def score(lits: tuple[str, ...]) -> int:
-        return min((len(x) for x in lits), default=0)
-
-    def seq(items: Any) -> tuple[str, ...]:
-        best: tuple[str, ...] = ()
-        run: list[str] = []
-
-        def consider(cand: tuple[str, ...]) -> None:
-            nonlocal best
-            if score(cand) > score(best):
-                best = cand
-
-        for op, av in items:
-            if op is sre.LITERAL:
-                run.append(chr(av))
-                continue
-            if op is sre.AT:  # \b, ^, $ match no characters: the run goes on
-                continue
-            consider(("".join(run),) if run else ())
-            run = []
-            if op is sre.SUBPATTERN:
-                consider(seq(av[3]))
-            elif op is sre.BRANCH:
-                alts = [seq(b) for b in av[1]]
-                if alts and all(score(a) >= 3 for a in alts):
-                    consider(tuple(x for a in alts for x in a))
-            elif op is sre.MAX_REPEAT and av[0] >= 1:
-                consider(seq(av[2]))
-        consider(("".join(run),) if run else ())
-        return best
-
-    lits = seq(list(parsed))
-    return tuple(dict.fromkeys(x.lower() for x in lits)) if score(lits) >= 3 else ()
 
 
 def _condition(raw: Any, where: str, path: Path, problems: _Problems) -> Condition | None:
@@ -267,18 +187,13 @@ def _condition(raw: Any, where: str, path: Path, problems: _Problems) -> Conditi
         else:
             source = value
             literals = regex_literals(value)
-    try:
-        re.compile(source, re.IGNORECASE)
-    except re.error as exc:
-        problems.add(path, f"{where}.{op}", f"regex does not compile: {exc}")
-        return None
-    from re import _parser as sre
-
-    if _nested_quantifier(sre.parse(source)):
-        problems.add(path, f"{where}.{op}", "nested quantifier (e.g. `(a+)+`) risks catastrophic backtracking")
+    problem = regex_problem(source) if op == "regex" else None
+    if problem:
+        problems.add(path, f"{where}.{op}", problem)
         return None
     return Condition(name=str(name), operator=op, value=value_t, regex=source, literals=literals,
-                     contexts=contexts, unless=tuple(u.lower() for u in unless))
+                     contexts=contexts, unless=tuple(u.lower() for u in unless),
+                     where=f"{path}: {where}.{op}", shipped=_is_shipped(path))
 
 
 def _contexts(raw: Any, where: str, path: Path, problems: _Problems) -> tuple[str, ...] | None:
@@ -404,6 +319,9 @@ def parse_runbook(data: Any, path: Path, problems: _Problems) -> Runbook | None:
                 ids.add(sid)
             if step:
                 steps.append(step)
+    description = data.get("description")
+    if description is not None and not isinstance(description, str):
+        problems.add(path, "description", f"must be text, not a {type(description).__name__}")
     if len(problems.items) != before:
         return None
     return Runbook(id=rid, title=title.strip(), order=order, conditions=tuple(conditions), steps=tuple(steps),
@@ -483,7 +401,14 @@ def _load_file(path: Path, problems: _Problems) -> Runbook | None:
         return cached
     try:
         # libyaml's loader when present: several times faster, and triage start-up waits on it.
-        data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+        loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+        if "&" in text or "*" in text:
+            alias = _first_alias(text, loader)
+            if alias:
+                problems.add(path, alias, "YAML anchors and aliases are not allowed in a runbook "
+                                          "(an alias can expand without limit): write the value out")
+                return None
+        data = yaml.load(text, Loader=loader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}" if mark else "(file)"
@@ -496,6 +421,16 @@ def _load_file(path: Path, problems: _Problems) -> Runbook | None:
         _CACHE[key] = book  # only valid results are cached: problems are re-reported every time
         _write_disk_cache(disk_key, book)
     return book
+
+
+def _first_alias(text: str, loader: Any) -> str | None:
+    """Where the first anchor or alias is ("line N"), from the parser's events: nothing is expanded."""
+    import yaml
+
+    for event in yaml.parse(text, Loader=loader):
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
+            return f"line {event.start_mark.line + 1}"
+    return None
 
 
 def runbook_files(directory: Path) -> list[Path]:
