@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -91,8 +92,10 @@ def load_database_url(env_file: str | Path | None = None, *, required: bool = Tr
 
 
 def register_url_secret(url: str) -> None:
-    """Register the password of a URL (or key=value DSN) for redaction, parsed leniently."""
+    """Register the password of a URL (userinfo and `?password=`) or key=value DSN, parsed leniently."""
     from urllib.parse import unquote, urlsplit
+
+    from neondoctor.url import register_query_secrets
 
     try:
         parts = urlsplit(url.strip())
@@ -109,3 +112,10 @@ def register_url_secret(url: str) -> None:
             secret = userinfo.split(":", 1)[1]
             register_secret(secret)
             register_secret(unquote(secret))
+    register_query_secrets(url.strip())
+    for match in _DSN_PASSWORD.finditer(url if "://" not in url else ""):
+        register_secret(match.group("q") or match.group("bare"))
+
+
+# password='...' or password=... in a libpq key=value DSN.
+_DSN_PASSWORD = re.compile(r"(?i)(?<!\w)password\s*=\s*(?:'(?P<q>(?:\\.|[^'\\])*)'|(?P<bare>\S+))")

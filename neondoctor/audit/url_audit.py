@@ -81,7 +81,7 @@ class UrlAudit:
             "host": u.host,
             "port": u.port,
             "database": u.database,
-            "query": dict(u.query),
+            "query": u.shown_query(),
             "parts": [{"name": p.name, "value": p.value, "controls": p.controls} for p in self.parts],
             "findings": [{"id": f.id, "severity": f.severity, "message": f.message} for f in self.findings],
         }
