@@ -33,13 +33,14 @@ def read_env_file(path: Path) -> dict[str, str]:
     """Parse a .env file strictly: an unreadable file or a line dotenv cannot parse is an error."""
     from dotenv.parser import parse_stream
 
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"env file {path} does not exist") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
-        raise ConfigError(f"env file {path} cannot be read: {reason}") from None
+    from neondoctor.inputs import read_text_file
+
+    try:  # a FIFO, a device or a huge file is refused before it is read (see inputs.py)
+        text = read_text_file(path, "env file")
+    except UnicodeDecodeError:
+        raise ConfigError(f"env file {path} cannot be read: not UTF-8") from None
+    except OSError as exc:
+        raise ConfigError(f"env file {path} cannot be read: {exc.strerror or exc}") from None
 
     import io
 
