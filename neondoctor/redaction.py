@@ -49,8 +49,10 @@ _HOST = re.compile(r"(?:\[[0-9A-Fa-f:.]{2,45}\]|[A-Za-z0-9_][A-Za-z0-9_.\-]{0,25
                    r"(?=[/?#\s'\"<>,;)\]}]|$)")
 _PORT_LIKE = re.compile(r"\d{1,5}(?:[/\s?#]|$)")
 _UNSAFE_IN_TIER1 = re.compile(r"[\s'\"<>]")
-# Where a short secret is never masked: URL schemes and JSON object keys.
-_PROTECTED = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]{0,40}://|\"(?:[^\"\\\n]|\\.){0,200}\"(?=\s*:)")
+# Where a short secret is never masked: URL schemes, JSON object keys, and the keys of key=value
+# pairs (a query string, a DSN).
+_PROTECTED = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]{0,40}://|\"(?:[^\"\\\n]|\\.){0,200}\"(?=\s*:)"
+                        r"|(?<![^\s?&;,(])[A-Za-z_][\w.\-]{0,63}(?==)")
 # The masks above leave these behind; they are never secrets.
 _ALREADY_MASKED = {MASK, "***", "xxx", "<password>", "None", "null"}
 
@@ -152,7 +154,7 @@ def _mask_tokens(pattern: re.Pattern[str], value: str) -> str:
 
     def sub(match: re.Match[str]) -> str:
         start, end = match.span()
-        if any(p_start < end and start < p_end for p_start, p_end in protected):
+        if any(p_start <= start and end <= p_end for p_start, p_end in protected):
             return match.group(0)
         return MASK
 
