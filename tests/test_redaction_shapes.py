@@ -150,3 +150,26 @@ def test_user_code_printing_a_password_in_pieces(cli: Any, lab_primary: LabClust
     assert password not in output, output[-2000:]
     assert output.count(MASK) >= 3, output[-2000:]
     assert "last words" in output
+
+
+SHAPES = ["POSTGRES_PASSWORD={pw}", "DB_PASSWORD={pw}", "sslpassword={pw}", ':password=>"{pw}"',
+          '{{\\"password\\": \\"{pw}\\"}}', "Pwd={pw};", "postgresql://app:{pw} x@db.example.com/app",
+          'postgresql://app:{pw}"y@db.example.com/app', "postgresql://app:{pw}@z@db.example.com/app",
+          "postgresql://app:{pw}?q#r@db.example.com/app"]
+REFUSED = 'psycopg2.OperationalError: connection to server at "db", port 5432 failed: Connection refused'
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_log_sample_and_matched_text_are_masked(cli: Any, tmp_path: Path, shape: str) -> None:
+    log = tmp_path / "app.log"
+    log.write_text(f"2026-11-24 ERROR {shape.format(pw=PW)} {REFUSED}\n")  # one line: it is the sample shown
+    # stale-connection's `InterfaceError[^\n]{0,80}connection is closed` puts the shape in "Matched:".
+    paste = f"psycopg2.InterfaceError: {shape.format(pw=PW)} connection is closed"
+    for args in (("triage", "--log", str(log)), ("triage", "--log", str(log), "--json"),
+                 ("triage", "--no-probes", paste), ("triage", "--no-probes", "--json", paste)):
+        result = cli(*args)
+        assert result.returncode == 0, result.stderr
+        assert MASK in result.stdout, result.stdout
+        assert PW not in result.stdout + result.stderr, result.stdout
+        for piece in (" x@", '"y@', "@z@", "?q#r"):
+            assert piece not in result.stdout, result.stdout
