@@ -18,7 +18,7 @@ MIN_SECRET_LENGTH = 4  # shorter values in a URL are examples ("u:pw@"), not cre
 
 # scheme://user:password@  (user may be empty: redis://:pw@host)
 _URL_SECRET = re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.\-]{1,40}://[^:/?#@\s'\"<>`]{0,256}:(?P<secret>[^@\s'\"`]{1,512})@")
-# ?password=... / &sslpassword=... in a URL (jdbc:postgresql://h/db?user=u&password=pw).
+# ?password=... / &sslpassword=... in a URL (jdbc:postgresql://h/db?user=u&password=<password>).
 _QUERY_SECRET = re.compile(r"(?i)[?&;](?:ssl)?password=(?P<secret>[^&\s'\"`<>]{1,512})")
 # password=... in a key=value DSN: no spaces around '=', and a neighbouring key=value token separated
 # by whitespace only (so `f(user=u, password=pw)` in code is not taken for a DSN).
@@ -26,11 +26,11 @@ _DSN_SECRET = re.compile(r"(?i)\bpassword=(?P<q>['\"]?)(?P<secret>[^\s'\";,&`)]{
 _DSN_BEFORE = re.compile(r"\b[A-Za-z_]+=[^\s,()=]+\s+$")
 _DSN_AFTER = re.compile(r"^['\"]?\s+[A-Za-z_]+=[^\s,()]")
 _CODE_EXPRESSION = re.compile(r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+|[A-Za-z_][\w.]*\(.*")
-# An upper-case variable naming a password: PGPASSWORD=pw, DB_PASSWORD="pw", POSTGRES_PASSWORD: pw.
-# Unquoted values take no blank around '=' (shell, .env); YAML takes ': '.
+# An upper-case variable naming a password: PGPASSWORD=pw, DB_PASSWORD="pw" (shell, .env: no blank
+# around '='), POSTGRES_PASSWORD: pw (YAML, compose). `X_PASSWORD = "..."` is code, read as such.
 _VARIABLE = re.compile(
     r"(?<![\w$])(?P<key>[A-Z0-9_]*(?:PASSWORD|PASSWD|_PWD))"
-    r"(?:=(?P<q>['\"]?)|\s*[:=]\s*(?P<q2>['\"])|:\s+(?P<q3>['\"]?))"
+    r"(?:=(?P<q>['\"]?)|:\s+(?P<q3>['\"]?))"
     r"(?P<secret>[^\s'\";,&`)]{1,512})"
 )
 # Unbounded on purpose: a bounded run would be retried at every offset of a long image blob.
@@ -86,7 +86,7 @@ def scan_line(line: str) -> tuple[str, list[Span]] | None:
         if in_dsn and not is_placeholder(match.group("secret")):
             hit("key=value DSN", match.span("secret"))
     for match in _VARIABLE.finditer(line):
-        quoted = match.group("q") or match.group("q2") or match.group("q3")
+        quoted = match.group("q") or match.group("q3")
         # PGPASSWORD=cfg.db_password in code is an expression that reads a secret, not one.
         if not quoted and _CODE_EXPRESSION.fullmatch(match.group("secret")):
             continue
