@@ -37,6 +37,22 @@ _VARIABLE = re.compile(
 _BASE64 = re.compile(r"(?<![A-Za-z0-9+/_\-])[A-Za-z0-9+/_\-]{28,}={0,2}")
 _BASE64_MAX = 4096
 
+
+
+def _base64_hints(*words: bytes) -> tuple[str, ...]:
+    """Substrings that the base64 of each word shows at each of the 3 byte alignments."""
+    hints = []
+    for word in words:
+        for shift in range(3):
+            encoded = base64.b64encode(b"\0" * shift + word).decode()
+            groups = [g for g in range(len(encoded) // 4) if 3 * g >= shift and 3 * g + 2 < shift + len(word)]
+            hints.append(encoded[4 * groups[0]:4 * groups[-1] + 4])
+    return tuple(hints)
+
+
+# A line is worth decoding only if it holds the base64 of one of these (a cheap literal test first).
+_BASE64_HINTS = _base64_hints(b"postgres", b"password")
+
 PLACEHOLDER_WORDS = {
     "password", "passwd", "pass", "pwd", "pw", "secret", "changeme", "change_me", "change-me", "example",
     "placeholder", "redacted", "dummy", "fake", "xxx", "none", "null", "mypassword", "yourpassword",
@@ -74,25 +90,29 @@ def scan_line(line: str) -> tuple[str, list[Span]] | None:
         spans.append(span)
         kinds.append(kind)
 
-    for match in _URL_SECRET.finditer(line):
-        if not is_placeholder(match.group("secret")):
-            hit("connection URL", match.span("secret"))
+    # Cheap literal tests first: most lines of a big file hold none of the shapes.
     if "://" in line:
+        for match in _URL_SECRET.finditer(line):
+            if not is_placeholder(match.group("secret")):
+                hit("connection URL", match.span("secret"))
         for match in _QUERY_SECRET.finditer(line):
             if not is_placeholder(match.group("secret")):
                 hit("connection URL", match.span("secret"))
-    for match in _DSN_SECRET.finditer(line):
-        in_dsn = _DSN_BEFORE.search(line[:match.start()]) or _DSN_AFTER.match(line[match.end():])
-        if in_dsn and not is_placeholder(match.group("secret")):
-            hit("key=value DSN", match.span("secret"))
-    for match in _VARIABLE.finditer(line):
-        quoted = match.group("q") or match.group("q3")
-        # PGPASSWORD=cfg.db_password in code is an expression that reads a secret, not one.
-        if not quoted and _CODE_EXPRESSION.fullmatch(match.group("secret")):
-            continue
-        if not is_placeholder(match.group("secret")):
-            hit("PGPASSWORD" if match.group("key") == "PGPASSWORD" else "password variable", match.span("secret"))
-    if len(line) >= 28:
+    if "password=" in line.lower():
+        for match in _DSN_SECRET.finditer(line):
+            in_dsn = _DSN_BEFORE.search(line[:match.start()]) or _DSN_AFTER.match(line[match.end():])
+            if in_dsn and not is_placeholder(match.group("secret")):
+                hit("key=value DSN", match.span("secret"))
+    if "PASSWORD" in line or "PASSWD" in line or "_PWD" in line:
+        for match in _VARIABLE.finditer(line):
+            quoted = match.group("q") or match.group("q3")
+            # PGPASSWORD=cfg.db_password in code is an expression that reads a secret, not one.
+            if not quoted and _CODE_EXPRESSION.fullmatch(match.group("secret")):
+                continue
+            if not is_placeholder(match.group("secret")):
+                hit("PGPASSWORD" if match.group("key") == "PGPASSWORD" else "password variable",
+                    match.span("secret"))
+    if len(line) >= 28 and any(hint in line for hint in _BASE64_HINTS):
         for match in _BASE64.finditer(line):
             if len(match.group(0)) <= _BASE64_MAX and _decoded_credential(match.group(0)):
                 hit("base64-encoded connection URL", match.span())
