@@ -87,16 +87,23 @@ class Redactor:
             return
         forms = secret_forms(secret)
         with self._lock:
-            merged = set(self._secrets) | forms
-            # Longest first, so an encoded form is masked whole before its raw substring.
-            self._secrets = tuple(sorted(merged, key=lambda f: (-len(f), f)))
-            self._strong = tuple(f for f in self._secrets if len(f) >= STRONG_LENGTH)
-            weak = [_token_pattern(f) for f in self._secrets if len(f) < STRONG_LENGTH]
-            self._weak = re.compile("|".join(weak)) if weak else None
+            if not forms <= set(self._secrets):
+                self._install(self._secrets + tuple(forms))
 
     def forget_all(self) -> None:
+        self.restore(())
+
+    def restore(self, secrets: tuple[str, ...]) -> None:
+        """Keep only `secrets` (an earlier `.secrets`): many commands run in one test process."""
         with self._lock:
-            self._secrets, self._strong, self._weak = (), (), None
+            self._install(secrets)
+
+    def _install(self, secrets: tuple[str, ...]) -> None:
+        # Longest first, so an encoded form is masked whole before its raw substring.
+        self._secrets = tuple(sorted(set(secrets), key=lambda f: (-len(f), f)))
+        self._strong = tuple(f for f in self._secrets if len(f) >= STRONG_LENGTH)
+        weak = [_token_pattern(f) for f in self._secrets if len(f) < STRONG_LENGTH]
+        self._weak = re.compile("|".join(weak)) if weak else None
 
     @property
     def secrets(self) -> tuple[str, ...]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote
 
@@ -10,11 +11,20 @@ import pytest
 
 from neondoctor.audit.password_strength import weak_password
 from neondoctor.audit.url_audit import audit_url
+from neondoctor.redaction import REDACTOR
 from neondoctor.url import parse_url
 
 STRONG = "Rb8-" + "long-random-Pw"
 REMOTE = "db.example.com/app?sslmode=require&connect_timeout=5"
 WORD = "post" + "gres"  # built at run time: no credential-shaped line in the repository
+
+
+@pytest.fixture(autouse=True)
+def _forget_word_passwords() -> Iterator[None]:
+    """parse_url registers `app` and `postgres` process-wide: later tests must not mask those words."""
+    saved = REDACTOR.secrets
+    yield
+    REDACTOR.restore(saved)
 
 
 @pytest.mark.parametrize("password,weak", [

@@ -13,6 +13,7 @@ import gzip
 import os
 import subprocess
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import quote
 
@@ -24,6 +25,7 @@ from leak_check import leaks
 
 from neondoctor.cli import cli
 from neondoctor.lab.cluster import LabCluster, free_port
+from neondoctor.redaction import REDACTOR
 
 ROLE = "propleak"
 DATABASE = "propleak_db"
@@ -43,6 +45,14 @@ def _url(lab: LabCluster, password: str, style: str, port: int | None = None) ->
         return lab.url(user=ROLE, password=password, database=DATABASE, port=port)
     return (f"postgresql+psycopg2://{ROLE}@127.0.0.1:{port or lab.port}/{DATABASE}"
             f"?password={quote(password, safe='')}")
+
+
+@pytest.fixture(autouse=True)
+def _forget_generated_passwords() -> Iterator[None]:
+    """The in-process commands register each generated password (`app` too): not for later tests."""
+    saved = REDACTOR.secrets
+    yield
+    REDACTOR.restore(saved)
 
 
 @pytest.fixture(scope="module")
