@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,13 +33,14 @@ def read_env_file(path: Path) -> dict[str, str]:
     """Parse a .env file strictly: an unreadable file or a line dotenv cannot parse is an error."""
     from dotenv.parser import parse_stream
 
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"env file {path} does not exist") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
-        raise ConfigError(f"env file {path} cannot be read: {reason}") from None
+    from neondoctor.inputs import read_text_file
+
+    try:  # a FIFO, a device or a huge file is refused before it is read (see inputs.py)
+        text = read_text_file(path, "env file")
+    except UnicodeDecodeError:
+        raise ConfigError(f"env file {path} cannot be read: not UTF-8") from None
+    except OSError as exc:
+        raise ConfigError(f"env file {path} cannot be read: {exc.strerror or exc}") from None
 
     import io
 
@@ -91,8 +93,10 @@ def load_database_url(env_file: str | Path | None = None, *, required: bool = Tr
 
 
 def register_url_secret(url: str) -> None:
-    """Register the password of a URL (or key=value DSN) for redaction, parsed leniently."""
+    """Register the password of a URL (userinfo and `?password=`) or key=value DSN, parsed leniently."""
     from urllib.parse import unquote, urlsplit
+
+    from neondoctor.url import register_query_secrets
 
     try:
         parts = urlsplit(url.strip())
@@ -109,3 +113,10 @@ def register_url_secret(url: str) -> None:
             secret = userinfo.split(":", 1)[1]
             register_secret(secret)
             register_secret(unquote(secret))
+    register_query_secrets(url.strip())
+    for match in _DSN_PASSWORD.finditer(url if "://" not in url else ""):
+        register_secret(match.group("q") or match.group("bare"))
+
+
+# password='...' or password=... in a libpq key=value DSN.
+_DSN_PASSWORD = re.compile(r"(?i)(?<!\w)password\s*=\s*(?:'(?P<q>(?:\\.|[^'\\])*)'|(?P<bare>\S+))")

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from urllib.parse import parse_qsl, unquote, urlsplit
+from urllib.parse import parse_qsl, unquote, unquote_plus, urlsplit
 
 from neondoctor.errors import ConfigError
-from neondoctor.redaction import MASK, register_secret
+from neondoctor.redaction import MASK, is_secret_key, register_secret
 
 POSTGRES_DIALECTS = ("postgresql", "postgres")
 LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1", "")
@@ -25,6 +25,15 @@ class ParsedUrl:
     database: str | None
     query: dict[str, str] = field(default_factory=dict)
     password_raw: str | None = field(default=None, repr=False)  # as written, before percent-decoding
+
+    @property
+    def query_password(self) -> str | None:
+        """`?password=` (libpq accepts the password as a query parameter too)."""
+        return self.query.get("password")
+
+    def shown_query(self) -> dict[str, str]:
+        """The query parameters as they may be shown: `password`, `sslpassword`... masked."""
+        return {k: (MASK if is_secret_key(k) else v) for k, v in self.query.items()}
 
     @property
     def is_local(self) -> bool:
@@ -50,7 +59,7 @@ class ParsedUrl:
             host = f"[{host}]"
         port = f":{self.port}" if self.port else ""
         db = f"/{self.database}" if self.database is not None else ""
-        query = "&".join(f"{k}={v}" for k, v in self.query.items())
+        query = "&".join(f"{k}={v}" for k, v in self.shown_query().items())
         return f"{scheme}://{userinfo}{host}{port}{db}" + (f"?{query}" if query else "")
 
 
@@ -95,6 +104,7 @@ def parse_url(raw: str) -> ParsedUrl:
     except ValueError as exc:
         raise ConfigError(f"DATABASE_URL is malformed: {exc}") from None
     database = unquote(parts.path[1:]) if parts.path.startswith("/") and len(parts.path) > 1 else None
+    register_query_secrets(tail)
     query = dict(parse_qsl(parts.query, keep_blank_values=True))
     return ParsedUrl(
         raw=text,
@@ -108,6 +118,23 @@ def parse_url(raw: str) -> ParsedUrl:
         query=query,
         password_raw=pw_raw if password is not None else None,
     )
+
+
+def register_query_secrets(text: str) -> None:
+    """Register every `?password=` / `&sslpassword=` value of a URL, as written and decoded.
+
+    The value is taken up to the next '&' even past a '#', which an unencoded password may hold.
+    """
+    _, sep, query = text.partition("?")
+    if not sep:
+        return
+    for pair in query.split("&"):
+        key, eq, value = pair.partition("=")
+        if eq and value and is_secret_key(unquote_plus(key).strip()):
+            for form in {value, value.split("#", 1)[0]}:
+                register_secret(form)
+                register_secret(unquote(form))
+                register_secret(unquote_plus(form))
 
 
 _HOST_AFTER_AT = re.compile(r"^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.\-]+)(?::\d*)?(?:[/?#]|$)")

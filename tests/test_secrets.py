@@ -167,6 +167,8 @@ def test_placeholder_detection(value: str, expected: bool) -> None:
     "password = self.state.app_password if user == SUPERUSER else other",
     "url = lab.url(user=role, password=secret_value, query={})",
     "Masks `PGPASSWORD=` and driver error texts",
+    'WRONG_PASSWORD = "Wr0ng-" + suffix',  # code: an assignment, read as such
+    "db_password: ${POSTGRES_PASSWORD:-}",
 ])
 def test_code_is_not_taken_for_a_credential(line: str) -> None:
     from neondoctor.audit.secrets import scan_text
@@ -179,3 +181,104 @@ def test_pgpassword_read_from_an_attribute_is_not_a_secret() -> None:
 
     assert scan_text("env = dict(PGPASSWORD=cluster.state.app_password)") == []
     assert scan_text("PGPASSWORD=" + "s3cretValue9 psql -h db") != []
+
+
+# ------------------------------------------------------------------ hostile repositories (index, history)
+
+B64_URL = __import__("base64").b64encode(f"postgresql://app:{SECRET}@db.example.com/app".encode()).decode()
+
+
+@pytest.mark.parametrize("name,line", [
+    ("query", f"url = 'postgresql://app@db.example.com/app?sslmode=require&password={ENC}'"),
+    ("jdbc", f"spring.datasource.url=jdbc:postgresql://db:5432/app?user=app&password={ENC}"),
+    ("sslpassword", f"DSN=postgresql://app@db/app?sslpassword={ENC}"),
+    ("compose", f"      POSTGRES_PASSWORD: {ENC}"),
+    ("compose-list", f"      - POSTGRES_PASSWORD={ENC}"),
+    ("env-style", f"DB_PASSWORD='{SECRET}'"),
+    ("base64", f"  DATABASE_URL: {B64_URL}"),
+])
+def test_more_credential_shapes(tmp_path: Path, cli, name: str, line: str) -> None:  # type: ignore[no-untyped-def]
+    files = dict(CLEAN)
+    files["deploy/config.txt"] = "# config\n" + line + "\n"
+    repo = make_repo(tmp_path, files)
+    assert _ids(repo) == {"secrets.credential-in-file": ["deploy/config.txt:2"]}, name
+    result = cli("secrets", "--repo", str(repo), "--json")
+    assert result.returncode == 1
+    out = result.stdout + result.stderr
+    assert SECRET not in out and ENC not in out and B64_URL not in out
+
+
+def test_big_file_and_long_line_are_scanned(tmp_path: Path) -> None:
+    notebook_line = '{"cells": [{"source": "' + "x" * 300_000 + f' postgresql://app:{SECRET}@db.example.com/app"' + "}]}"
+    files = dict(CLEAN)
+    files["big.log"] = "INFO nothing to see\n" * 150_000 + f"url=postgresql://app:{SECRET}@db.example.com/app\n"
+    files["analysis.ipynb"] = notebook_line + "\n"
+    repo = make_repo(tmp_path, files)
+    assert (repo / "big.log").stat().st_size > 2_000_000
+    report = audit_repository(repo)
+    where = sorted(f.location for f in report.findings)
+    assert where == ["analysis.ipynb:1", "big.log:150001"]
+    for f in report.findings:
+        assert SECRET not in (f.excerpt or "") and len(f.excerpt or "") <= 160
+
+
+def test_utf16_file_is_scanned(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path, CLEAN)
+    (repo / "win.config").write_bytes(f"conn=postgresql://app:{SECRET}@db.example.com/app\r\n".encode("utf-16"))
+    _git(repo, "add", "win.config")
+    assert _ids(repo) == {"secrets.credential-in-file": ["win.config:1"]}
+
+
+def test_the_index_is_read_not_the_working_tree(tmp_path: Path) -> None:
+    files = dict(CLEAN)
+    files["app/db.py"] = f"URL = 'postgresql://app:{SECRET}@db.example.com/app'\n"
+    repo = make_repo(tmp_path, files, commit=False)
+    (repo / "app/db.py").write_text("URL = os.environ['DATABASE_URL']\n")  # cleaned, never re-staged
+    assert _ids(repo) == {"secrets.credential-in-file": ["app/db.py:1"]}
+    _git(repo, "add", "app/db.py")  # the clean version staged: now the commit would be clean
+    assert _ids(repo) == {}
+
+
+def test_a_tracked_symlink_is_not_followed(tmp_path: Path) -> None:
+    outside = tmp_path / "outside.txt"
+    outside.write_text(f"postgresql://app:{SECRET}@db.example.com/app\n")
+    repo = make_repo(tmp_path, CLEAN)
+    (repo / "link.txt").symlink_to(outside)
+    _git(repo, "add", "link.txt")
+    assert _ids(repo) == {}
+
+
+def test_history_finds_a_removed_secret_once(tmp_path: Path, cli) -> None:  # type: ignore[no-untyped-def]
+    files = dict(CLEAN)
+    files["app/db.py"] = f"URL = 'postgresql://app:{SECRET}@db.example.com/app'\n"
+    repo = make_repo(tmp_path, files)
+    introduced = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True,
+                                check=True).stdout.strip()
+    (repo / "app/db.py").write_text("URL = os.environ['DATABASE_URL']\n")
+    (repo / "app/other.py").write_text(f"X = 1\nURL = 'postgresql://app:{SECRET}@db.example.com/app'\n")
+    (repo / "app/copy.py").write_text(f"URL = 'postgresql://app:{SECRET}@db.example.com/app'\n")  # same blob
+    _git(repo, "add", "-A")
+    _git(repo, "commit", "-qm", "move")
+    (repo / "app/copy.py").unlink()
+    (repo / "app/other.py").unlink()
+    _git(repo, "add", "-A")
+    _git(repo, "commit", "-qm", "clean")
+    assert _ids(repo) == {}  # the index is clean
+    history = [f for f in audit_repository(repo, history=True).findings]
+    assert [(f.path, f.line, f.commit) for f in history if f.path == "app/db.py"] == [("app/db.py", 1, introduced)]
+    assert sorted(f.location.split(" ")[0] for f in history) == ["app/db.py:1", "app/other.py:2"]  # blobs once
+    result = cli("secrets", "--repo", str(repo), "--history", "--json")
+    assert result.returncode == 1
+    doc = json.loads(result.stdout)
+    assert {f["commit"] for f in doc["findings"]} >= {introduced}
+    assert SECRET not in result.stdout + result.stderr
+    clean = cli("secrets", "--repo", str(repo))
+    assert clean.returncode == 0, clean.stdout
+
+
+def test_this_repository_is_clean() -> None:
+    """No false positive on a real code base full of credential-shaped test code (ours)."""
+    from conftest import REPO
+
+    report = audit_repository(REPO)
+    assert report.findings == [], [f.location for f in report.findings]

@@ -43,7 +43,7 @@ CASES = [  # (paste, expected fields)
      'accepting\n\tTCP/IP connections on port 5432?', {"host": "db", "address": "172.18.0.2", "port": 5432}),
     ('FATAL:  no pg_hba.conf entry for host "10.0.0.5", user "app", database "shop", SSL off',
      {"host": None, "user": "app", "database": "shop"}),  # that host is the client's address, not the server
-    ('engine = create_engine("postgresql+asyncpg://bob:s3cr3t@db.internal:6543/shop?sslmode=require")',
+    ('engine = create_engine("postgresql+asyncpg://bob:s3cr3t@db.internal:6543/shop?sslmode=require")',  # neondoctor: allow-secret
      {"host": "db.internal", "port": 6543, "user": "bob", "database": "shop", "sslmode": "require"}),
     ("FATAL:  Passwort-Authentifizierung für Benutzer »neondb_owner« fehlgeschlagen", {"user": "neondb_owner"}),
     ('ВАЖНО:  пользователь "app" не прошёл проверку подлинности (по паролю)', {"user": "app"}),

@@ -1,9 +1,11 @@
 """Audit a git repository for committed database credentials (what `neondoctor secrets` reports).
 
-Checks: `.env` is ignored by `.gitignore`; no `.env` file is tracked; no tracked file holds a
-connection string (URL userinfo, key=value DSN, PGPASSWORD=) with a real-looking password;
-`.env.example` holds placeholders only. Findings carry file:line and a masked excerpt: the
-password itself is never part of a finding.
+Checks: `.env` is ignored by `.gitignore`; no `.env` file is tracked; no staged file holds a
+connection string (secret_patterns.py: URL userinfo or `?password=`, key=value DSN, `*_PASSWORD`
+variables, base64-encoded DSNs) with a real-looking password; `.env.example` holds placeholders only.
+Files are read from the index, not the working tree (git_blobs.py); `history=True` also reads every
+blob reachable from any ref, each once, with a commit that introduced it. Findings carry file:line
+and a masked excerpt: the password itself is never part of a finding.
 
 A line containing `neondoctor: allow-secret` is skipped (for deliberate test fixtures).
 """
@@ -15,52 +17,22 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote
 
+from neondoctor.audit.git_blobs import Blob, BlobReader, history_blobs, index_blobs
+from neondoctor.audit.secret_patterns import ALLOW_MARKER, is_placeholder, scan_line
 from neondoctor.errors import ConfigError
 from neondoctor.findings import SEVERITIES
 from neondoctor.redaction import MASK, redact
 
-ALLOW_MARKER = "neondoctor: allow-secret"
-EXAMPLE_NAMES = (".env.example", ".env.sample", ".env.template", ".env.dist")
-MAX_FILE_BYTES = 2_000_000
-_GIT_TIMEOUT = 30
+__all__ = ["ALLOW_MARKER", "SecretFinding", "SecretsReport", "audit_repository", "is_placeholder", "scan_text"]
 
-# scheme://user:password@  (user may be empty: redis://:pw@host)
-_URL_SECRET = re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.\-]{1,40}://[^:/?#@\s'\"<>`]{0,256}:(?P<secret>[^@\s'\"`]{1,512})@")
-MIN_SECRET_LENGTH = 4  # shorter values in a URL are examples ("u:pw@"), not credentials worth a finding
-# password=... in a key=value DSN: no spaces around '=', and a neighbouring key=value token separated
-# by whitespace only (so `f(user=u, password=pw)` in code is not taken for a DSN).
-_DSN_SECRET = re.compile(r"(?i)\bpassword=(?P<q>['\"]?)(?P<secret>[^\s'\";,&`)]{1,512})")
-_DSN_BEFORE = re.compile(r"\b[A-Za-z_]+=[^\s,()=]+\s+$")
-_DSN_AFTER = re.compile(r"^['\"]?\s+[A-Za-z_]+=[^\s,()]")
-_CODE_EXPRESSION = re.compile(r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+")
-_PGPASSWORD = re.compile(r"(?i)\bPGPASSWORD[=:](?P<q>['\"]?)(?P<secret>[^\s'\";,&`)]{1,512})")
+EXAMPLE_NAMES = (".env.example", ".env.sample", ".env.template", ".env.dist")
+_GIT_TIMEOUT = 30
+_HISTORY_TIMEOUT = 300
+_EXCERPT = 160
 # KEY=value lines in .env.example whose key names a secret.
 _ENV_LINE = re.compile(r"^\s*(?:export\s+)?(?P<key>[A-Za-z_][A-Za-z0-9_]*)\s*=\s*(?P<value>.*?)\s*$")
 _SECRET_KEY = re.compile(r"(?i)(password|passwd|secret|token|api_?key|private_?key)")
-
-PLACEHOLDER_WORDS = {
-    "password", "passwd", "pass", "pwd", "pw", "secret", "changeme", "change_me", "change-me", "example",
-    "placeholder", "redacted", "dummy", "fake", "xxx", "none", "null", "mypassword", "yourpassword",
-    "your_password", "your-password", "<password>", "todo", "fixme",
-}
-PLACEHOLDER_PARTS = ("example", "placeholder", "changeme", "change_me", "your", "redacted", "dummy", "<", "${",
-                     "$(", "{{", "%(", "****")
-
-
-def is_placeholder(secret: str) -> bool:
-    """True for values that are obviously not a real credential (<password>, ${DB_PASSWORD}, ****)."""
-    value = unquote(secret.strip().strip("'\""))
-    low = value.lower()
-    if len(value) < MIN_SECRET_LENGTH or low in PLACEHOLDER_WORDS:
-        return True
-    if any(part in low for part in PLACEHOLDER_PARTS):
-        return True
-    if re.fullmatch(r"[*x.]+|\$\w+|\{[^{}]*\}|%s|\?", low):  # masks, $VAR, {pw} format fields, %s
-        return True
-    # An f-string or .format() field means the value is built at run time.
-    return "{" in value
 
 
 @dataclass(frozen=True)
@@ -71,6 +43,7 @@ class SecretFinding:
     line: int | None
     message: str
     excerpt: str | None = None  # the line with the secret masked
+    commit: str | None = None  # --history: a commit that introduced the content
 
     def __post_init__(self) -> None:
         if self.severity not in SEVERITIES:
@@ -78,11 +51,12 @@ class SecretFinding:
 
     @property
     def location(self) -> str:
-        return f"{self.path}:{self.line}" if self.line else self.path
+        where = f"{self.path}:{self.line}" if self.line else self.path
+        return f"{where} (commit {self.commit[:12]})" if self.commit else where
 
     def to_dict(self) -> dict[str, Any]:
         return {"id": self.id, "severity": self.severity, "file": self.path, "line": self.line,
-                "message": self.message, "excerpt": self.excerpt}
+                "message": self.message, "excerpt": self.excerpt, "commit": self.commit}
 
 
 @dataclass
@@ -90,10 +64,14 @@ class SecretsReport:
     root: Path
     files_scanned: int
     findings: list[SecretFinding]
+    history_blobs_scanned: int | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {"repository": str(self.root), "files_scanned": self.files_scanned,
-                "findings": [f.to_dict() for f in self.findings]}
+        doc: dict[str, Any] = {"repository": str(self.root), "files_scanned": self.files_scanned,
+                               "findings": [f.to_dict() for f in self.findings]}
+        if self.history_blobs_scanned is not None:
+            doc["history_blobs_scanned"] = self.history_blobs_scanned
+        return doc
 
 
 def _git(root: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -123,68 +101,59 @@ def repo_root(path: str | Path | None = None) -> Path:
     return Path(proc.stdout.strip())
 
 
-def tracked_files(root: Path) -> list[str]:
-    out = _git(root, "ls-files", "-z").stdout
-    return [p for p in out.split("\0") if p]
-
-
 def _is_env_file(rel: str) -> bool:
     name = Path(rel).name
     return name == ".env" or (name.startswith(".env.") and name not in EXAMPLE_NAMES)
 
 
-def _mask_line(line: str, spans: list[tuple[int, int]]) -> str:
+def _excerpt(line: str, spans: list[tuple[int, int]]) -> str:
+    """The line around its first secret, secrets masked, at most _EXCERPT characters."""
+    first = min(start for start, _ in spans)
+    lo = max(0, first - _EXCERPT // 3)
     for start, end in sorted(spans, reverse=True):
         line = line[:start] + MASK + line[end:]
-    text = redact(line.strip())
-    return text if len(text) <= 160 else text[:157] + "..."
+    text = redact(line[lo:lo + 4 * _EXCERPT].strip())
+    text = ("..." if lo else "") + text
+    return text if len(text) <= _EXCERPT else text[:_EXCERPT - 3] + "..."
 
 
 def scan_text(text: str) -> list[tuple[int, str, list[tuple[int, int]]]]:
     """(line number, kind, secret spans) for every line holding a real-looking credential."""
-    hits: list[tuple[int, str, list[tuple[int, int]]]] = []
+    hits = []
     for number, line in enumerate(text.splitlines(), start=1):
-        if ALLOW_MARKER in line or len(line) > 4000:
-            continue
-        spans: list[tuple[int, int]] = []
-        kind = ""
-        for match in _URL_SECRET.finditer(line):
-            if not is_placeholder(match.group("secret")):
-                spans.append(match.span("secret"))
-                kind = kind or "connection URL"
-        for match in _DSN_SECRET.finditer(line):
-            in_dsn = _DSN_BEFORE.search(line[:match.start()]) or _DSN_AFTER.match(line[match.end():])
-            if in_dsn and not is_placeholder(match.group("secret")):
-                spans.append(match.span("secret"))
-                kind = kind or "key=value DSN"
-        for match in _PGPASSWORD.finditer(line):
-            # PGPASSWORD=cfg.db_password in code is an expression that reads a secret, not one.
-            if not match.group("q") and _CODE_EXPRESSION.fullmatch(match.group("secret")):
-                continue
-            if not is_placeholder(match.group("secret")):
-                spans.append(match.span("secret"))
-                kind = kind or "PGPASSWORD"
-        if spans:
-            hits.append((number, kind, spans))
+        found = scan_line(line)
+        if found:
+            hits.append((number, found[0], found[1]))
     return hits
 
 
-def _read(root: Path, rel: str) -> str | None:
-    path = root / rel
-    try:
-        if not path.is_file() or path.stat().st_size > MAX_FILE_BYTES:
-            return None
-        data = path.read_bytes()
-    except OSError:
-        return None
-    if b"\0" in data[:8192]:
-        return None  # binary
-    return data.decode("utf-8", errors="replace")
+def _scan_blob(reader: BlobReader, blob: Blob, *, is_example: bool) -> list[SecretFinding]:
+    fid = "secrets.example-not-placeholder" if is_example else "secrets.credential-in-file"
+    what = f"{Path(blob.path).name} must hold placeholders only:" if is_example else "a tracked file holds"
+    if blob.commit:
+        what = "the git history holds"
+    out: dict[int, SecretFinding] = {}
+    for number, line in reader.lines(blob.sha):
+        if number in out:
+            continue  # one finding per line, even when a long line is read window by window
+        found = scan_line(line)
+        if found:
+            kind, spans = found
+            out[number] = SecretFinding(
+                fid, "critical", blob.path, number,
+                f"{what} a {kind} with a real-looking password; use a placeholder like <password> or "
+                "${DB_PASSWORD} and rotate the password" + (" (it stays in the history until rewritten)"
+                                                            if blob.commit else ""),
+                _excerpt(line, spans), blob.commit)
+        elif is_example and not blob.commit:
+            for finding in _example_secret_keys(blob.path, number, line):
+                out[number] = finding
+    return list(out.values())
 
 
-def audit_repository(path: str | Path | None = None) -> SecretsReport:
+def audit_repository(path: str | Path | None = None, *, history: bool = False) -> SecretsReport:
     root = repo_root(path)
-    files = tracked_files(root)
+    blobs = index_blobs(root, _GIT_TIMEOUT)
     findings: list[SecretFinding] = []
 
     # 1. .env is ignored (--no-index: a tracked .env must still match a .gitignore rule).
@@ -193,48 +162,40 @@ def audit_repository(path: str | Path | None = None) -> SecretsReport:
         findings.append(SecretFinding("secrets.env-not-ignored", "warn", ".gitignore", None,
                                       ".env is not ignored by git: add a line `.env` to .gitignore"))
 
-    # 2. no .env is tracked.
-    for rel in files:
+    # 2. no .env is tracked (a tracked symlink named .env counts too).
+    for rel in sorted({rel for rel in _git(root, "ls-files", "-z").stdout.split("\0") if rel}):
         if _is_env_file(rel):
             findings.append(SecretFinding(
                 "secrets.env-tracked", "critical", rel, None,
                 f"{rel} is tracked by git: `git rm --cached {rel}`, keep it ignored, and rotate any "
                 "password it ever held (it stays in the history)"))
 
-    # 3. tracked files with credentials; 4. example files with placeholders only.
-    for rel in files:
-        text = _read(root, rel)
-        if text is None:
-            continue
-        is_example = Path(rel).name in EXAMPLE_NAMES
-        lines = text.splitlines()
-        for number, kind, spans in scan_text(text):
-            fid = "secrets.example-not-placeholder" if is_example else "secrets.credential-in-file"
-            what = f"{Path(rel).name} must hold placeholders only" if is_example else "a tracked file holds"
-            findings.append(SecretFinding(
-                fid, "critical", rel, number,
-                f"{what} a {kind} with a real-looking password; use a placeholder like <password> or "
-                "${DB_PASSWORD} and rotate the password",
-                _mask_line(lines[number - 1], spans)))
-        if is_example:
-            findings.extend(_example_secret_keys(rel, lines))
+    # 3. staged files with credentials; 4. example files with placeholders only; 5. the history.
+    scanned_history = None
+    with BlobReader(root) as reader:
+        for blob in blobs:
+            findings.extend(_scan_blob(reader, blob, is_example=Path(blob.path).name in EXAMPLE_NAMES))
+        if history:
+            staged = {blob.sha for blob in blobs}
+            past = [b for b in history_blobs(root, _HISTORY_TIMEOUT) if b.sha not in staged]
+            scanned_history = len(past)
+            for blob in past:
+                findings.extend(_scan_blob(reader, blob, is_example=False))
 
-    findings.sort(key=lambda f: (f.path, f.line or 0, f.id))
-    return SecretsReport(root=root, files_scanned=len(files), findings=findings)
+    findings.sort(key=lambda f: (f.commit is not None, f.path, f.line or 0, f.id, f.commit or ""))
+    return SecretsReport(root=root, files_scanned=len(blobs), findings=findings,
+                         history_blobs_scanned=scanned_history)
 
 
-def _example_secret_keys(rel: str, lines: list[str]) -> list[SecretFinding]:
-    out: list[SecretFinding] = []
-    for number, line in enumerate(lines, start=1):
-        match = _ENV_LINE.match(line)
-        if not match or line.lstrip().startswith("#") or ALLOW_MARKER in line:
-            continue
-        key, value = match.group("key"), match.group("value").strip("'\"")
-        if "://" in value or not _SECRET_KEY.search(key) or not value or is_placeholder(value):
-            continue
-        start = line.find(match.group("value"))
-        out.append(SecretFinding(
-            "secrets.example-not-placeholder", "critical", rel, number,
-            f"{key} in {Path(rel).name} looks like a real value; use a placeholder like <{key.lower()}>",
-            _mask_line(line, [(start, start + len(match.group("value")))])))
-    return out
+def _example_secret_keys(rel: str, number: int, line: str) -> list[SecretFinding]:
+    match = _ENV_LINE.match(line)
+    if not match or line.lstrip().startswith("#") or ALLOW_MARKER in line:
+        return []
+    key, value = match.group("key"), match.group("value").strip("'\"")
+    if "://" in value or not _SECRET_KEY.search(key) or not value or is_placeholder(value):
+        return []
+    start = line.find(match.group("value"))
+    return [SecretFinding(
+        "secrets.example-not-placeholder", "critical", rel, number,
+        f"{key} in {Path(rel).name} looks like a real value; use a placeholder like <{key.lower()}>",
+        _excerpt(line, [(start, start + len(match.group("value")))]))]

@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from neondoctor.audit import password_strength
 from neondoctor.findings import Finding, sort_findings
 from neondoctor.redaction import MASK
 from neondoctor.url import LIBPQ_PARAMS, ParsedUrl
@@ -81,7 +82,7 @@ class UrlAudit:
             "host": u.host,
             "port": u.port,
             "database": u.database,
-            "query": dict(u.query),
+            "query": u.shown_query(),
             "parts": [{"name": p.name, "value": p.value, "controls": p.controls} for p in self.parts],
             "findings": [{"id": f.id, "severity": f.severity, "message": f.message} for f in self.findings],
         }
@@ -125,7 +126,8 @@ def audit_url(url: ParsedUrl, *, libpq_version: int | None = None,
     audit = UrlAudit(url=url, effective_driver=driver, parts=_parts(url, driver))
     if driver in ("psycopg2", "psycopg2cffi") and libpq_version is None:
         libpq_version = psycopg2_libpq_version()
-    checks = (_scheme, _driver, _password, _tls, _verify, _channel_binding, _neon, _pooler, _asyncpg, _timeout, _hosts)
+    checks = (_scheme, _driver, _password, password_strength.check, _tls, _verify, _channel_binding, _neon, _pooler,
+              _asyncpg, _timeout, _hosts)
     found: list[Finding] = []
     for check in checks:
         found.extend(check(url, driver, sa_version, libpq_version))

@@ -139,8 +139,8 @@ class NeondoctorGroup(click.Group):
             )
             ctx.exit(errors.EXIT_INTERNAL)
         finally:
-            for stream in (sys.stdout, sys.stderr):
-                stream.flush()
+            for stream in (sys.stdout, sys.stderr):  # the last partial line, redacted
+                getattr(stream, "drain", stream.flush)()
             sys.stdout, sys.stderr = saved
 
 

@@ -15,27 +15,30 @@ from neondoctor.errors import EXIT_FINDINGS, EXIT_OK
 @click.option("--repo", "repo", type=click.Path(file_okay=False), default=None,
               help="Repository to audit (default: the one containing the working directory).")
 @click.option("--json", "as_json", is_flag=True, help="Print the findings as JSON.")
+@click.option("--history", is_flag=True,
+              help="Also scan every blob in the git history (each once, with a commit that added it).")
 @common_options
-def secrets(repo: str | None, as_json: bool) -> None:
+def secrets(repo: str | None, as_json: bool, history: bool) -> None:
     """Audit a git repository for committed database credentials.
 
-    Checks that .env is ignored and not tracked, that no tracked file holds a connection string
-    with a real-looking password, and that .env.example holds placeholders only. Passwords are
-    never printed. Exit 0 when clean, 1 on any finding, 2 when not inside a git repository.
+    Checks that .env is ignored and not tracked, that no staged file (the index, what the next
+    commit holds) has a connection string with a real-looking password, and that .env.example
+    holds placeholders only. --history also reads every past blob. Passwords are never printed. Exit 0 when clean, 1 on any finding, 2 when not inside a git repository.
     Works as a pre-commit hook (`neondoctor secrets`, pass_filenames: false).
 
-    Example: neondoctor secrets --repo path/to/app
+    Example: neondoctor secrets --repo path/to/app --history
     """
     from neondoctor.audit.secrets import audit_repository
 
-    report = audit_repository(repo)
+    report = audit_repository(repo, history=history)
     click.echo(json.dumps(report.to_json(), indent=2) if as_json else render_text(report))
     raise SystemExit(EXIT_FINDINGS if report.findings else EXIT_OK)
 
 
 def render_text(report: Any) -> str:
     if not report.findings:
-        return f"secrets: {report.root}: clean ({report.files_scanned} tracked files checked)"
+        past = "" if report.history_blobs_scanned is None else f", {report.history_blobs_scanned} past blobs"
+        return f"secrets: {report.root}: clean ({report.files_scanned} tracked files checked{past})"
     lines = [f"secrets: {report.root}: {len(report.findings)} finding(s) in {report.files_scanned} tracked files"]
     for f in report.findings:
         lines.append(f"{f.location}: [{f.severity}] {f.id}: {f.message}")

@@ -6,7 +6,6 @@ import json
 import os
 import re
 import sys
-from pathlib import Path
 from typing import Any
 
 import click
@@ -16,21 +15,19 @@ from neondoctor.cli import common_options, state
 
 def _read_paste(text: str | None, file: str | None) -> str:
     from neondoctor.errors import ConfigError
+    from neondoctor.inputs import read_paste
 
     if file is not None:
         if text not in (None, "-"):
             raise ConfigError("give the error as TEXT or with --file, not both")
-        try:
-            return Path(file).read_text(encoding="utf-8", errors="replace")
-        except OSError as exc:
-            raise ConfigError(f"cannot read --file {file}: {exc.strerror or exc}") from None
+        return read_paste(file, "--file")
     if text is not None and text != "-":
         return text
     stdin = click.get_binary_stream("stdin")
     if stdin.isatty():
         return _prompt_for_paste(stdin.fileno())
     # A paste may hold bytes that are not UTF-8 (a log cut mid-character): keep going, never crash.
-    return stdin.read().decode("utf-8", errors="replace")
+    return read_paste(None, "stdin", stdin=stdin)
 
 
 def _prompt_for_paste(fd: int) -> str:
@@ -48,6 +45,9 @@ def _scan_log(path: str, text: str | None, file: str | None, runbooks_dirs: tupl
 
     if text is not None or file is not None:
         raise ConfigError("--log scans a whole file: give no TEXT and no --file with it")
+    from neondoctor.inputs import require_regular
+
+    require_regular(path, "--log")  # a FIFO or a device would block or never end
     # The progress line is drawn on the real terminal, under the line-buffered redacting wrapper.
     err = getattr(sys.stderr, "inner", sys.stderr)
     result = scan_log(path, runbooks_dirs, progress_stream=err if err.isatty() else None)
