@@ -66,9 +66,11 @@ async def check_health_async(engine: AsyncEngine, *, attempts: int = 3, backoff:
     started = time.perf_counter()
     try:
         conn = await connect_with_retry_async(engine, attempts=attempts, backoff=backoff)
-        async with conn:
+        try:  # already started: `async with` would start it again
             (await conn.execute(text("SELECT 1"))).scalar_one()
             version = (await conn.execute(text("SHOW server_version"))).scalar_one()
+        finally:
+            await conn.close()
     except Exception as exc:
         return _report(engine, Health(False, _ms(started), error=error_text(exc)))
     return _report(engine, Health(True, _ms(started), str(version)))

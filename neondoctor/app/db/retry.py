@@ -130,7 +130,7 @@ def connect_with_retry(engine: Engine, *, attempts: int = 3, backoff: float = 0.
 
 async def connect_with_retry_async(engine: AsyncEngine, *, attempts: int = 3, backoff: float = 0.5,
                                    max_backoff: float = 5.0) -> AsyncConnection:
-    """`await engine.connect()` with bounded retries; the caller closes the connection."""
+    """A started AsyncConnection, with bounded retries; the caller must `await conn.close()` (not `async with`)."""
 
     async def attempt() -> AsyncConnection:
         conn = engine.connect()
