@@ -3,7 +3,7 @@
 The factory gives each engine its own subclass of QueuePool / AsyncAdaptedQueuePool carrying an
 observer: `connect()` is timed (the wait an application sees for a connection, including a
 pre-ping) and a checkout timeout is logged with the pool's counts and a timestamp;
-`_create_connection()` is timed (connect latency). A subclass per engine keeps the observer
+the creator is timed (connect latency, reconnects included). A subclass per engine keeps the observer
 across `engine.dispose()`, which rebuilds the pool with `self.__class__`.
 """
 
@@ -71,14 +71,23 @@ def observed_pool_class(base: type, observer: PoolObserver) -> type:
                 self._observer.metrics.checkout_wait(time.monotonic() - started)
             return conn
 
-        def _create_connection(self) -> Any:
-            started = time.monotonic()
-            record = super()._create_connection()
-            elapsed = time.monotonic() - started
-            if self._observer.metrics:
-                self._observer.metrics.connect_latency(elapsed)
-            emit(logging.DEBUG, "pool.connect.latency", engine=self._observer.name, connect_ms=round(elapsed * 1000, 2))
-            return record
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            # Every new DBAPI connection (first ones and reconnects after an invalidation) goes
+            # through _invoke_creator; timing it gives the connect latency.
+            create = self._invoke_creator
+            observer = self._observer
+
+            def timed_create(record: Any) -> Any:
+                started = time.monotonic()
+                conn = create(record)
+                elapsed = time.monotonic() - started
+                if observer.metrics:
+                    observer.metrics.connect_latency(elapsed)
+                emit(logging.DEBUG, "pool.connect.latency", engine=observer.name, connect_ms=round(elapsed * 1000, 2))
+                return conn
+
+            self._invoke_creator = timed_create
 
     ObservedPool.__name__ = ObservedPool.__qualname__ = f"Observed{base.__name__}"
     return ObservedPool
