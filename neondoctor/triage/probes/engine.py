@@ -49,18 +49,22 @@ def from_object(ref: str, cwd: Path) -> EngineSettings:
     obj: Any = importlib.import_module(module_name)
     for part in attr.split("."):
         obj = getattr(obj, part)
-    if callable(obj) and not hasattr(obj, "pool"):
-        obj = obj()
-    engine = getattr(obj, "sync_engine", obj)  # an AsyncEngine wraps a sync one
-    pool = engine.pool
-    size = pool.size() if hasattr(pool, "size") else None
+    from neondoctor.app.introspect import NotAPool, describe_pool
+
+    try:  # Engine, AsyncEngine, sessionmaker, psycopg_pool or asyncpg pool
+        d = describe_pool(obj)
+    except NotAPool:
+        if not callable(obj):
+            raise
+        d = describe_pool(obj())  # a factory such as get_engine()
     return EngineSettings(
-        where=f"engine {ref} ({type(pool).__name__})",
-        pre_ping=bool(getattr(pool, "_pre_ping", False)),
-        recycle=getattr(pool, "_recycle", None),
-        pool_size=size,
-        max_overflow=getattr(pool, "_max_overflow", None),
-        timeout=getattr(pool, "_timeout", None),
+        where=f"engine {ref} ({d.pool_class})",
+        pre_ping=bool(d.pre_ping),
+        recycle=d.recycle,
+        pool_size=d.min_size,
+        max_overflow=d.max_overflow if d.max_overflow is not None or d.max_size is None or d.min_size is None
+        else d.max_size - d.min_size,
+        timeout=d.timeout,
     )
 
 
