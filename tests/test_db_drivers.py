@@ -184,3 +184,32 @@ def test_asyncpg_refuses_libpq_only_parameters(lab_primary: LabCluster) -> None:
         return got
 
     assert asyncio.run(body()) == ("1234ms", "from-url")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("variant", [v for v in VARIANTS if v.use_async], ids=lambda v: v.id)
+def test_async_retry_recovers_when_the_server_comes_back(variant: Variant, make_cluster: Any) -> None:
+    import threading
+
+    from neondoctor.lab.cluster import LabSpec
+
+    cluster = make_cluster(LabSpec(max_connections=20))
+    engine = variant.make(variant.url(cluster), connect_timeout=2)
+    cluster.stop()
+    starter = threading.Timer(1.0, cluster.start)
+    starter.start()
+
+    async def body() -> list[dict[str, Any]]:
+        with capture() as logs:
+            conn = await variant.connect_with_retry(engine, attempts=10, backoff=0.3, max_backoff=1.0)
+            assert await variant.scalar(conn, "SELECT 1") == 1
+            await variant.release(conn)
+        await variant.dispose(engine)
+        return logs
+
+    try:
+        logs = asyncio.run(body())
+    finally:
+        starter.join()
+    assert events(logs, "db.connect.retry")
+    assert events(logs, "db.connect.recovered")[0]["retries"] >= 1
