@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from neondoctor.app.db.logs import emit, error_text, now_iso
+from neondoctor.app.db.logs import emit, error_text, log, now_iso
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
@@ -47,11 +47,15 @@ def pool_counts(pool: Any) -> dict[str, Any]:
     return counts
 
 
+class ObservedPoolBase:
+    """Marks the pools built by `observed_pool_class` (they log checkout/checkin themselves)."""
+
+
 def observed_pool_class(base: type, observer: PoolObserver) -> type:
     """A subclass of `base` (QueuePool or AsyncAdaptedQueuePool) that reports to `observer`."""
     from sqlalchemy import exc
 
-    class ObservedPool(base):  # type: ignore[misc, valid-type]
+    class ObservedPool(base, ObservedPoolBase):  # type: ignore[misc, valid-type]
         _observer = observer
 
         def connect(self) -> Any:
@@ -69,10 +73,25 @@ def observed_pool_class(base: type, observer: PoolObserver) -> type:
                 raise
             if self._observer.metrics:
                 self._observer.metrics.checkout_wait(time.monotonic() - started)
+            if log.isEnabledFor(logging.WARNING):  # cached level check: the hot path stays cheap
+                out = self.checkedout()
+                capacity = self._capacity
+                if log.isEnabledFor(logging.DEBUG):
+                    emit(logging.DEBUG, "pool.checkout", engine=self._observer.name, **pool_counts(self))
+                if out >= capacity > 0:
+                    emit(logging.WARNING, "pool.full", engine=self._observer.name, at=now_iso(), **pool_counts(self),
+                         hint="the next checkout waits up to pool_timeout")
             return conn
+
+        def _return_conn(self, record: Any) -> None:
+            super()._return_conn(record)
+            if log.isEnabledFor(logging.DEBUG):
+                emit(logging.DEBUG, "pool.checkin", engine=self._observer.name, **pool_counts(self))
 
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
+            # max_overflow=-1 has no limit: never "full"
+            self._capacity = self.size() + self._max_overflow if self._max_overflow >= 0 else 0
             # Every new DBAPI connection (first ones and reconnects after an invalidation) goes
             # through _invoke_creator; timing it gives the connect latency.
             create = self._invoke_creator
@@ -106,21 +125,22 @@ def attach_pool_logging(engine: Engine, observer: PoolObserver | None = None) ->
     def _on_connect(dbapi_conn: Any, record: Any) -> None:
         observer.bump("connects")
         emit(logging.INFO, "pool.connect", engine=name, connects=observer.counts["connects"],
-             reconnect=observer.counts["invalidations"] > 0, **pool_counts(pool))
+             reconnect=observer.counts["invalidations"] > 0, **pool_counts(engine.pool))
 
-    @event.listens_for(pool, "checkout")
-    def _on_checkout(dbapi_conn: Any, record: Any, proxy: Any) -> None:
-        if not logging.getLogger("neondoctor.db").isEnabledFor(logging.WARNING):
-            return
-        counts = pool_counts(pool)
-        emit(logging.DEBUG, "pool.checkout", engine=name, **counts)
-        if counts.get("capacity") and counts.get("checkedout", 0) >= counts["capacity"]:
-            emit(logging.WARNING, "pool.full", engine=name, at=now_iso(), **counts,
-                 hint="the next checkout waits up to pool_timeout")
+    if not isinstance(pool, ObservedPoolBase):
+        # A pool the factory did not build: checkout/checkin come from events instead.
+        @event.listens_for(pool, "checkout")
+        def _on_checkout(dbapi_conn: Any, record: Any, proxy: Any) -> None:
+            counts = pool_counts(engine.pool)
+            emit(logging.DEBUG, "pool.checkout", engine=name, **counts)
+            if counts.get("capacity") and counts.get("checkedout", 0) >= counts["capacity"]:
+                emit(logging.WARNING, "pool.full", engine=name, at=now_iso(), **counts,
+                     hint="the next checkout waits up to pool_timeout")
 
-    @event.listens_for(pool, "checkin")
-    def _on_checkin(dbapi_conn: Any, record: Any) -> None:
-        emit(logging.DEBUG, "pool.checkin", engine=name, **pool_counts(pool))
+        @event.listens_for(pool, "checkin")
+        def _on_checkin(dbapi_conn: Any, record: Any) -> None:
+            if log.isEnabledFor(logging.DEBUG):
+                emit(logging.DEBUG, "pool.checkin", engine=name, **pool_counts(engine.pool))
 
     @event.listens_for(pool, "invalidate")
     def _on_invalidate(dbapi_conn: Any, record: Any, exception: BaseException | None) -> None:
