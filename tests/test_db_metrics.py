@@ -68,7 +68,7 @@ def test_metrics_follow_checkouts_leaks_timeouts_and_pre_ping(variant: Variant, 
         return seen
 
     seen = asyncio.run(body())
-    p = "neondoctor_db_"
+    p = "neondoctor_"
     assert seen[0][p + "pool_size"] == 1 and seen[0][p + "pool_capacity"] == 2
     assert seen[0][p + "pool_checked_out"] == 0 and seen[0][p + "pool_checkout_timeouts_total"] == 0
     assert seen[1][p + "pool_checked_out"] == 2 and seen[1][p + "pool_overflow"] == 1
@@ -77,7 +77,7 @@ def test_metrics_follow_checkouts_leaks_timeouts_and_pre_ping(variant: Variant, 
     assert seen[2][p + "pool_checkout_wait_seconds_count"] == 3 and seen[2][p + "pool_checkout_wait_seconds_sum"] >= 0.3
     assert seen[3][p + "pool_checked_out"] == 0 and seen[3][p + "pool_checked_in"] == 1
     assert seen[3][p + "pool_overflow"] == 0
-    assert seen[4][p + "pool_pre_ping_invalidations_total"] == 1 and seen[4][p + "connect_seconds_count"] == 3
+    assert seen[4][p + "pool_preping_invalidations_total"] == 1 and seen[4][p + "connect_seconds_count"] == 3
     assert seen[5][p + "connect_retries_total"] == 2
     text = generate_latest(registry).decode()
     assert password not in text and quote(password, safe="") not in text  # labels carry the name, never the URL
@@ -98,5 +98,5 @@ def test_default_registry_when_metrics_true(lab_primary: LabCluster) -> None:
 
     engine = SYNC.make(lab_primary.app_url(), name="default-registry-engine", metrics=True)
     with engine.connect():
-        assert REGISTRY.get_sample_value("neondoctor_db_pool_checked_out", {"engine": "default-registry-engine"}) == 1
+        assert REGISTRY.get_sample_value("neondoctor_pool_checked_out", {"engine": "default-registry-engine"}) == 1
     engine.dispose()

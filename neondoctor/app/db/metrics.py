@@ -17,7 +17,7 @@ from typing import Any
 
 from neondoctor.errors import ConfigError
 
-PREFIX = "neondoctor_db"
+PREFIX = "neondoctor"
 WAIT_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 CONNECT_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
@@ -81,7 +81,7 @@ class _Families:
             f"{PREFIX}_pool_checkout_timeouts", "Checkouts that gave up after pool_timeout", ["engine"],
             registry=registry)
         self.pre_ping_invalidations = prom.Counter(
-            f"{PREFIX}_pool_pre_ping_invalidations", "Dead connections found by pool_pre_ping", ["engine"],
+            f"{PREFIX}_pool_preping_invalidations", "Dead connections found by pool_pre_ping", ["engine"],
             registry=registry)
         self.connect_retries = prom.Counter(
             f"{PREFIX}_connect_retries", "Retries of transient connect failures", ["engine"], registry=registry)
