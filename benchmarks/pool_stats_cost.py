@@ -20,8 +20,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from neondoctor import pool_stats as ps
 from neondoctor.lab.cluster import LabSpec, temporary_cluster
-from neondoctor.pool_stats import snapshot as ps
 from neondoctor.url import parse_url
 
 

@@ -1,5 +1,7 @@
-"""The five sanity steps written by hand with plain SQLAlchemy: the reference `neondoctor sanity`
-is compared against. Reads DATABASE_URL (postgresql+psycopg2://... or sqlite:///file.db).
+"""The sanity steps written by hand with plain SQLAlchemy: the reference `neondoctor sanity` is
+compared against. Reads DATABASE_URL (postgresql+psycopg2://... or sqlite:///file.db). The tables
+step compares the models with the database through Alembic's compare_metadata when Alembic is
+installed (as `neondoctor sanity` does), else checks the table names.
 
     DATABASE_URL=postgresql+psycopg2://user:<password>@host/db python benchmarks/sanity_plain.py
 """
@@ -54,6 +56,14 @@ def main() -> int:
     def tables() -> None:
         with engine.connect() as conn:
             assert all(inspect(conn).has_table(name) for name in metadata.tables)
+            try:
+                from alembic.autogenerate import compare_metadata
+                from alembic.migration import MigrationContext
+            except ImportError:
+                return
+            only_ours = {"include_name": lambda name, type_, _p: type_ != "table" or name in metadata.tables}
+            context = MigrationContext.configure(conn, opts={"compare_type": True, **only_ours})
+            assert compare_metadata(context, metadata) == []
 
     def round_trip() -> None:
         with engine.begin() as conn:

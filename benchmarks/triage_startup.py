@@ -16,7 +16,7 @@ from _lab import NEONDOCTOR, REPO, env_with, header, interleaved
 
 ERROR = 'psycopg2.OperationalError: connection to server at "db" (10.0.0.1), port 5432 failed: ' \
         'FATAL:  password authentication failed for user "app"'
-HEAVY = ("sqlalchemy", "psycopg2", "psycopg", "asyncpg", "pg8000")
+HEAVY = ("sqlalchemy", "psycopg2", "psycopg", "asyncpg", "pg8000", "hyperscan")  # hyperscan: only --log
 GOAL = 1.3
 
 

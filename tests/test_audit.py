@@ -31,9 +31,24 @@ CASES: list[tuple[str, str, dict[str, str], set[str]]] = [
     ("neon without TLS", f"postgresql+psycopg2://u:pw@{NEON}/neondb?sslmode=disable&connect_timeout=10",
      {"url.neon-no-tls": "critical", "url.neon-direct": "info"}, set()),
     ("neon pooler", f"postgresql+psycopg2://u:pw@{NEON_POOLER}/neondb?sslmode=require&connect_timeout=10",
-     {"url.neon-pooler": "info"}, {"url.neon-pooler-options", "url.neon-direct"}),
+     {"url.pooler": "info"}, {"url.pooler-startup-parameter", "url.neon-direct"}),
     ("neon pooler options", f"postgresql+psycopg2://u:pw@{NEON_POOLER}/neondb?sslmode=require&connect_timeout=10"
-     "&options=-c%20statement_timeout%3D5000", {"url.neon-pooler-options": "critical"}, set()),
+     "&options=-c%20statement_timeout%3D5000", {"url.pooler-startup-parameter": "critical"}, set()),
+    ("neon pooler endpoint option (Neon's SNI workaround)", f"postgresql+psycopg2://u:pw@{NEON_POOLER}/neondb"
+     "?sslmode=require&connect_timeout=10&options=endpoint%3Dep-cool-darkness-123456",
+     {"url.pooler": "info"}, {"url.pooler-startup-parameter"}),
+    ("pooler tracked parameters in options", f"postgresql+psycopg2://u:pw@{NEON_POOLER}/neondb?sslmode=require"
+     "&connect_timeout=10&options=-c%20timezone%3DUTC%20-c%20application_name%3Dweb",
+     {"url.pooler": "info"}, {"url.pooler-startup-parameter"}),
+    ("pgbouncer port", "postgresql+psycopg2://u:pw@db.example.com:6432/d?sslmode=require&connect_timeout=10"
+     "&options=-c%20search_path%3Dapp", {"url.pooler": "info", "url.pooler-startup-parameter": "critical"}, set()),
+    ("asyncpg through the pooler", f"postgresql+asyncpg://u:pw@{NEON_POOLER}/neondb?ssl=require",
+     {"url.pooler-asyncpg-statement-cache": "warn"}, set()),
+    ("asyncpg through the pooler, cache off", f"postgresql+asyncpg://u:pw@{NEON_POOLER}/neondb?ssl=require"
+     "&prepared_statement_cache_size=0", {"url.pooler": "info"},
+     {"url.pooler-asyncpg-statement-cache", "url.asyncpg-libpq-params"}),
+    ("direct host is not a pooler", "postgresql+psycopg2://u:pw@db.example.com:5432/d?sslmode=require"
+     "&connect_timeout=10", {}, {"url.pooler"}),
     ("channel binding without TLS", "postgresql+psycopg2://u:pw@db.example.com/d?sslmode=disable&channel_binding=require"
      "&connect_timeout=10", {"url.channel-binding-no-tls": "critical"}, set()),
     ("password with @", f"postgresql+psycopg2://u:{PW_AT}@db.example.com/d?sslmode=require&connect_timeout=10",

@@ -18,8 +18,8 @@ import psycopg2
 import pytest
 from conftest import REPO, run_cli
 
+from neondoctor import pool_stats as ps
 from neondoctor.lab.cluster import LabCluster, LabSpec, find_installs, wait_until
-from neondoctor.pool_stats import snapshot as ps
 from neondoctor.render.pool_stats import chart, render_json, render_text, sparkline
 from neondoctor.url import parse_url
 
@@ -378,8 +378,10 @@ def test_watch_steady_server_raises_no_leak(lab: LabCluster) -> None:
 
 
 def test_watch_json_carries_the_series(lab_primary: LabCluster) -> None:
-    doc = as_json(pool_stats_cli(lab_primary.app_url(), "--json", "--watch", "--interval", "0.1", "--samples", "3"))
-    assert len(doc["watch"]["samples"]) == 3
+    result = pool_stats_cli(lab_primary.app_url(), "--json", "--watch", "--interval", "0.1", "--samples", "3")
+    assert "Traceback" not in result.stderr
+    doc = json.loads(result.stdout.splitlines()[-1])  # JSON lines: one per sample, then the report
+    assert doc["kind"] == "report" and len(doc["watch"]["samples"]) == 3
     assert {"t", "in_use", "active", "idle", "idle_in_transaction"} <= set(doc["watch"]["samples"][0])
 
 

@@ -14,8 +14,10 @@ from neondoctor.errors import ConfigError
 from neondoctor.triage.probes import PROBES
 from neondoctor.triage.runbook import load_runbooks, shipped_runbooks_dir, validate_dir
 
-SHIPPED_IDS = ["auth-failure", "slot-exhaustion", "missing-driver", "pool-timeout", "stale-connection",
-               "connect-failure"]
+SHIPPED_IDS = ["neon-platform-limits", "neon-compute-unreachable", "pooler-server-login", "auth-failure",
+               "pooler-prepared-statements", "pooler-startup-parameter", "pooler-query-wait-timeout",
+               "pooler-client-limit", "pooler-timeouts", "pooler-session-state", "slot-exhaustion", "missing-driver",
+               "pool-timeout", "idle-in-transaction-timeout", "stale-connection", "connect-failure"]
 
 GOOD = """
 id: my-book
@@ -126,7 +128,7 @@ def test_installed_wheel_finds_shipped_runbooks(tmp_path: Path) -> None:
     assert res.returncode == 0, res.stderr
     where, count = res.stdout.split()
     assert where.startswith(str(target)) and where.endswith("_runbooks")
-    assert count == "6"
+    assert count == str(len(SHIPPED_IDS))
 
 
 def test_cli_list_show_validate(cli: Any, tmp_path: Path) -> None:

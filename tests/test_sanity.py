@@ -76,8 +76,10 @@ def test_all_steps_pass_on_postgresql(lab: LabCluster, lab_db: NewDb) -> None:
     report = run_sanity(lab.app_url(database=name))
     assert report.passed, report.to_json()
     assert [s.name for s in report.steps] == list(STEP_NAMES)
-    assert all(s.status == "passed" and s.duration_ms > 0 for s in report.steps)
-    assert "created categories, expenses" in report.step("schema").detail
+    assert all(s.status == "passed" and s.duration_ms > 0 for s in report.steps if s.name != "migrations")
+    assert report.step("migrations").status == "skipped"
+    assert "created table categories, table expenses" in report.step("schema").detail
+    assert report.will_create == report.created == ["table categories", "table expenses"]
     assert f"(PostgreSQL {lab.major}." in report.step("health").detail
     # Step 5 ran in another process: its pid is in the detail and is not ours.
     restart = report.step("restart").detail
@@ -87,7 +89,8 @@ def test_all_steps_pass_on_postgresql(lab: LabCluster, lab_db: NewDb) -> None:
     assert _marker_count(lab, name) == 0
     # A second run finds the tables and passes again.
     again = run_sanity(lab.app_url(database=name))
-    assert again.passed and "already existed" in again.step("schema").detail
+    assert again.passed and "nothing created" in again.step("schema").detail
+    assert again.will_create == again.created == []
 
 
 def test_all_steps_pass_on_sqlite(tmp_path: Path) -> None:
@@ -117,7 +120,7 @@ def test_restart_fails_when_the_row_is_gone(lab_primary: LabCluster, new_db: New
             lab_primary.execute("DELETE FROM categories WHERE name = %s", (report.token,), database=db)
 
     report = run_sanity(lab_primary.app_url(database=db), after_step=remove_marker)
-    assert _statuses(report) == {"health": "passed", "schema": "passed", "tables": "passed",
+    assert _statuses(report) == {"health": "passed", "migrations": "skipped", "schema": "passed", "tables": "passed",
                                  "round_trip": "passed", "restart": "failed"}
     assert "did not find marker" in report.step("restart").detail
     assert "new process (pid" in report.step("restart").detail
@@ -156,6 +159,7 @@ def test_user_rows_untouched_after_passing_and_failing_runs(
     with app.cursor() as cur:
         cur.execute("CREATE TABLE accounts (id integer PRIMARY KEY, owner varchar(50))")
         cur.execute("INSERT INTO accounts VALUES (1, 'alice'), (2, 'neondoctor-sanity:not-a-marker')")
+        cur.execute("CREATE TABLE notes (id integer PRIMARY KEY, body varchar(200))")
     app.close()
     # The budget tracker's own tables with rows of the user's (what a real deployment has).
     assert run_sanity(url).passed
@@ -170,19 +174,19 @@ def test_user_rows_untouched_after_passing_and_failing_runs(
     assert run_sanity(url).passed
     user_run = run_sanity(url, metadata_spec="usermodels:metadata")
     assert user_run.passed, user_run.to_json()
-    assert user_run.step("round_trip").detail.startswith("wrote and read back neondoctor_sanity_marker row")
+    assert user_run.step("round_trip").detail.startswith("wrote and read back neondoctor.sanity_marker row")
 
     def fail_restart(step: str, report: SanityReport) -> None:
         if step == "round_trip":
-            lab_primary.execute("DELETE FROM neondoctor_sanity_marker WHERE token = %s", (report.token,),
+            lab_primary.execute("DELETE FROM neondoctor.sanity_marker WHERE token = %s", (report.token,),
                                 database=db)
 
     failed = run_sanity(url, metadata_spec="usermodels:metadata", after_step=fail_restart)
     assert not failed.passed
     after = {t: _snapshot(lab_primary, db, t) for t in ("accounts", "categories", "expenses")}
     assert after == before
-    assert _snapshot(lab_primary, db, "notes") == []  # created by create_all, never written
-    assert lab_primary.execute("SELECT count(*) FROM neondoctor_sanity_marker", database=db) == [(0,)]
+    assert _snapshot(lab_primary, db, "notes") == []  # never written
+    assert lab_primary.execute("SELECT count(*) FROM neondoctor.sanity_marker", database=db) == [(0,)]
 
 
 def test_leftovers_of_an_interrupted_run_are_removed(lab_primary: LabCluster, new_db: NewDb) -> None:
@@ -240,7 +244,7 @@ def test_server_stopped_before_the_run_fails_fast(make_cluster: Callable[..., La
     report = run_sanity(url)
     elapsed = time.monotonic() - start
     assert elapsed < 5
-    assert _statuses(report) == {"health": "failed", "schema": "skipped", "tables": "skipped",
+    assert _statuses(report) == {"health": "failed", "migrations": "skipped", "schema": "skipped", "tables": "skipped",
                                  "round_trip": "skipped", "restart": "skipped"}
     assert "Connection refused" in report.step("health").error  # type: ignore[operator]
     assert report.cleanup == ""  # nothing was written, nothing to clean
@@ -267,7 +271,7 @@ def test_server_stopped_between_round_trip_and_restart(make_cluster: Callable[..
             cluster.stop()
 
     report = run_sanity(url, after_step=stop_server)
-    assert _statuses(report) == {"health": "passed", "schema": "passed", "tables": "passed",
+    assert _statuses(report) == {"health": "passed", "migrations": "skipped", "schema": "passed", "tables": "passed",
                                  "round_trip": "passed", "restart": "failed"}
     assert "Connection refused" in report.step("restart").detail
     assert report.cleanup.startswith("could not remove marker rows")
@@ -343,7 +347,7 @@ def test_role_without_create_privilege_fails_step_two(lab_primary: LabCluster, t
     assert proc.returncode == 1, proc.stderr
     doc = json.loads(proc.stdout)
     statuses = {s["name"]: s["status"] for s in doc["steps"]}
-    assert statuses == {"health": "passed", "schema": "failed", "tables": "skipped",
+    assert statuses == {"health": "passed", "migrations": "skipped", "schema": "failed", "tables": "skipped",
                         "round_trip": "skipped", "restart": "skipped"}
     schema = next(s for s in doc["steps"] if s["name"] == "schema")
     assert "permission denied for schema public" in schema["detail"]
@@ -400,8 +404,11 @@ def test_cli_text_and_junit_on_sqlite(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
     for name in STEP_NAMES:
-        assert any(line.strip().startswith(f"✓ {name} ") and " ms " in line for line in lines), proc.stdout
-    assert "PASSED: 5/5 steps" in proc.stdout
+        if name != "migrations":
+            assert any(line.strip().startswith(f"✓ {name} ") and " ms " in line for line in lines), proc.stdout
+    assert "- migrations" in proc.stdout and "skipped: no --alembic PATH given" in proc.stdout
+    assert "schema: will create table categories, table expenses" in lines[0]  # before the run
+    assert "PASSED: 5/6 steps, skipped: migrations" in proc.stdout
     root = ET.parse(tmp_path / "report.xml").getroot()
     cases = root.findall(".//testcase")
     assert [c.get("name") for c in cases] == list(STEP_NAMES)
@@ -411,6 +418,9 @@ def test_cli_text_and_junit_on_sqlite(tmp_path: Path) -> None:
 def test_cli_metadata_option_with_user_models_on_sqlite(tmp_path: Path) -> None:
     (tmp_path / "usermodels.py").write_text(USER_MODELS)
     db = tmp_path / "user.db"
+    with sqlite3.connect(db) as conn:  # the app's own tables, made by its migrations
+        conn.execute("CREATE TABLE accounts (id INTEGER PRIMARY KEY, owner VARCHAR(50))")
+        conn.execute("CREATE TABLE notes (id INTEGER PRIMARY KEY, body VARCHAR(200))")
     proc = run_cli("sanity", "--json", "--metadata", "usermodels:metadata",
                    env={"DATABASE_URL": f"sqlite:///{db}"}, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
@@ -419,7 +429,7 @@ def test_cli_metadata_option_with_user_models_on_sqlite(tmp_path: Path) -> None:
     assert "accounts, notes" in next(s for s in doc["steps"] if s["name"] == "tables")["detail"]
     with sqlite3.connect(db) as conn:
         tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-        assert tables == {"accounts", "notes", "neondoctor_sanity_marker"}  # no budget tables
+        assert tables == {"accounts", "notes", "neondoctor_sanity_marker"}  # no budget tables; SQLite has no schemas
         assert conn.execute("SELECT count(*) FROM accounts").fetchone() == (0,)
         assert conn.execute("SELECT count(*) FROM neondoctor_sanity_marker").fetchone() == (0,)
 
@@ -438,7 +448,7 @@ def test_cli_failure_text_json_junit_with_triage(make_cluster: Callable[..., Lab
     junit = (tmp_path / "down.xml").read_text()
     root = ET.fromstring(junit)
     assert root.find(".//testcase[@name='health']/failure") is not None
-    assert len(root.findall(".//testcase/skipped")) == 4
+    assert len(root.findall(".//testcase/skipped")) == 5
     if HAS_MATCHER:
         assert doc["triage"] and doc["triage"]["first_steps"]
         assert "Triage: runbook" in text.stdout

@@ -3,7 +3,6 @@ triage it with DATABASE_URL pointing at the broken setup, and assert the confirm
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import sys
 import textwrap
@@ -168,8 +167,7 @@ def test_leaked_checkout_hits_queuepool_timeout(lab_primary: Any, monkeypatch: p
         engine.dispose()
 
 
-# asyncpg is in the dev group now (the engine factory's async driver); only absent drivers apply.
-@pytest.mark.parametrize("driver", [d for d in ("asyncpg", "pg8000") if importlib.util.find_spec(d) is None])
+@pytest.mark.parametrize("driver", ["pg8000", "psycopg2cffi"])  # SQLAlchemy dialects whose driver is not installed
 def test_driver_that_cannot_be_imported(lab_primary: Any, monkeypatch: pytest.MonkeyPatch, driver: str) -> None:
     url = lab_primary.app_url(driver=driver, query={})
     error = capture(connect_with_sqlalchemy(url))
@@ -230,7 +228,9 @@ def test_no_probes_imports_no_driver_and_no_sqlalchemy(tmp_path: Path) -> None:
 
 def test_black_holed_host_ends_within_timeout(blackhole_port: int, monkeypatch: pytest.MonkeyPatch, cli: Any) -> None:
     url = f"postgresql+psycopg2://app:{WRONG_PASSWORD}@127.0.0.1:{blackhole_port}/db"
-    for paste in ('psycopg2.OperationalError: connection to server at "127.0.0.1", port 5432 failed: timeout expired',
+    # the paste names the same server as DATABASE_URL (another port would be probed as the error's own)
+    for paste in (f'psycopg2.OperationalError: connection to server at "127.0.0.1", port {blackhole_port} failed: '
+                  'timeout expired',
                   'FATAL:  password authentication failed for user "app"'):
         start = time.monotonic()
         result = run_triage(paste, url, monkeypatch, timeout=2)
@@ -271,15 +271,15 @@ def test_ruled_out_continues_the_walk(lab_primary: Any, monkeypatch: pytest.Monk
 
 def test_demo_reproduces_and_confirms_every_runbook(primary_install: Any) -> None:
     from neondoctor.lab.demo import run_demo
+    from neondoctor.lab.demo_pooler import NOT_REPRODUCIBLE
     from neondoctor.render.triage import demo_result_text
 
-    start = time.monotonic()
-    results = run_demo(primary_install)
-    elapsed = time.monotonic() - start
-    assert {r.runbook_id for r in results} == {b.id for b in load_runbooks()}
+    skipped: list[Any] = []
+    results = run_demo(primary_install, on_skip=skipped.append)
+    assert not skipped, skipped  # CI has PgBouncer and every driver
+    assert {r.runbook_id for r in results} == {b.id for b in load_runbooks()} - set(NOT_REPRODUCIBLE)
     bad = [demo_result_text(i, len(results), r) for i, r in enumerate(results, 1) if not r.ok]
     assert not bad, "\n".join(bad)
-    assert elapsed < 60
 
 
 def test_server_idle_session_timeout(make_cluster: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -316,9 +316,11 @@ def test_lab_demo_cli(cli: Any) -> None:
     proc = cli("lab", "demo", "--json", timeout=180)
     assert proc.returncode == 0, proc.stderr
     data = json.loads(proc.stdout)
+    from neondoctor.lab.demo_pooler import NOT_REPRODUCIBLE
+
+    assert not [item for item in data if "skipped" in item]  # CI has PgBouncer and every driver
     assert all(item["ok"] for item in data)
-    assert {item["triage"]["runbook"]["id"] for item in data} == set(
-        ["auth-failure", "connect-failure", "missing-driver", "stale-connection", "slot-exhaustion", "pool-timeout"])
+    assert {item["triage"]["runbook"]["id"] for item in data} == {b.id for b in load_runbooks()} - set(NOT_REPRODUCIBLE)
     assert all(item["triage"]["verdict"]["status"] == "confirmed" for item in data)
 
 

@@ -45,7 +45,7 @@ QUERY_HELP = {
     "channel_binding": "SCRAM channel binding to the TLS session (libpq 13+): disable|prefer|require",
     "connect_timeout": "seconds libpq waits for a connection (0 or absent: forever, per host)",
     "timeout": "seconds asyncpg waits for a connection",
-    "options": "server settings sent at startup (-c name=value); rejected by Neon's pooler",
+    "options": "server settings sent at startup (-c name=value); a transaction-mode pooler accepts only the ones it tracks",
     "application_name": "the name shown in pg_stat_activity",
     "sslrootcert": "CA file that verify-ca/verify-full check the server certificate against",
     "sslnegotiation": "direct: TLS without the PostgreSQL SSLRequest round trip (libpq 17+)",
@@ -125,7 +125,7 @@ def audit_url(url: ParsedUrl, *, libpq_version: int | None = None,
     audit = UrlAudit(url=url, effective_driver=driver, parts=_parts(url, driver))
     if driver in ("psycopg2", "psycopg2cffi") and libpq_version is None:
         libpq_version = psycopg2_libpq_version()
-    checks = (_scheme, _driver, _password, _tls, _verify, _channel_binding, _neon, _asyncpg, _timeout, _hosts)
+    checks = (_scheme, _driver, _password, _tls, _verify, _channel_binding, _neon, _pooler, _asyncpg, _timeout, _hosts)
     found: list[Finding] = []
     for check in checks:
         found.extend(check(url, driver, sa_version, libpq_version))
@@ -256,16 +256,7 @@ def _neon(url: ParsedUrl, driver: str, _sa: str | None, libpq: int | None) -> li
         return []
     out: list[Finding] = []
     options = url.query.get("options", "")
-    if url.is_neon_pooler:
-        out.append(Finding("url.neon-pooler", "info",
-                           "pooled Neon endpoint (-pooler, PgBouncer transaction mode): SQL SET/RESET, LISTEN/NOTIFY, "
-                           "SQL PREPARE, WITH HOLD cursors and session advisory locks do not work across transactions; "
-                           "run migrations and pg_dump over the direct host (without -pooler)"))
-        if options:
-            out.append(Finding("url.neon-pooler-options", "critical",
-                               "startup 'options' on the pooler fail with 'unsupported startup parameter in options'; "
-                               "drop options= or use the direct host"))
-    else:
+    if not url.is_neon_pooler:
         out.append(Finding("url.neon-direct", "info",
                            "direct Neon endpoint: every connection is a server backend counted against "
                            "max_connections; for many app processes use the -pooler host, keep direct for migrations"))
@@ -273,6 +264,30 @@ def _neon(url: ParsedUrl, driver: str, _sa: str | None, libpq: int | None) -> li
         out.append(Finding("url.neon-sni", "critical",
                            f"psycopg2 here bundles libpq {_libpq_text(libpq)}, which sends no SNI: Neon answers "
                            "'The endpoint ID is not specified'; upgrade to libpq 14+ or add options=endpoint%3D<ep-id>"))
+    return out
+
+
+def _pooler(url: ParsedUrl, driver: str, *_: Any) -> list[Finding]:
+    from neondoctor import pooler
+
+    seen = pooler.guess(url)
+    if not seen.pooled:
+        return []
+    out = [Finding("url.pooler", "info",
+                   f"pooled endpoint ({seen.reason}; transaction mode): "
+                   f"{', '.join(pooler.SESSION_FEATURES)} do not survive across transactions; "
+                   "run migrations and pg_dump over the direct host")]
+    if bad := pooler.untracked_startup_parameters(url):
+        out.append(Finding("url.pooler-startup-parameter", "critical",
+                           f"options={', '.join(bad)}: a transaction-mode pooler refuses startup parameters it does "
+                           "not track ('unsupported startup parameter in options'); set them per role "
+                           "(ALTER ROLE ... SET) or per transaction (SET LOCAL), or use the direct host"))
+    if driver == "asyncpg" and url.query.get("prepared_statement_cache_size") != "0":
+        out.append(Finding("url.pooler-asyncpg-statement-cache", "warn",
+                           "asyncpg caches named prepared statements; through a transaction-mode pooler without "
+                           "prepared-statement support they fail ('prepared statement \"__asyncpg_stmt_1__\" "
+                           "does not exist'): add prepared_statement_cache_size=0 to the URL (or "
+                           "connect_args={'statement_cache_size': 0} with plain asyncpg) unless the code does"))
     return out
 
 

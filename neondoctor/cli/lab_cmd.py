@@ -47,10 +47,25 @@ def masked_url(cluster: Any) -> str:
     return parse_url(cluster.app_url()).masked()
 
 
+def pooler_lines(cluster: Any) -> list[str]:
+    from neondoctor.url import parse_url
+
+    pooler = cluster.pooler()
+    if pooler is None:
+        return []
+    st = pooler.status()
+    lines = [f"pooler: PgBouncer {st['version']} {'running' if st['running'] else 'stopped'} on 127.0.0.1:{st['port']} "
+             f"(pool_mode={st['pool_mode']}, like Neon's -pooler endpoint)"]
+    lines += [f"  note: {note}" for note in st["notes"]]
+    lines.append(f"  admin console: database pgbouncer on port {st['port']} (SHOW POOLS, SHOW STATS), as postgres")
+    return [*lines, f"DATABASE_URL={parse_url(pooler.url()).masked()}  (pooled)", f"DATABASE_URL_UNPOOLED={masked_url(cluster)}  (direct)"]
+
+
 def usage_lines(cluster: Any) -> list[str]:
     env = cluster.env_file
+    urls = pooler_lines(cluster) or [f"DATABASE_URL={masked_url(cluster)}"]
     return [
-        f"DATABASE_URL={masked_url(cluster)}",
+        *urls,
         f"env file (mode 0600, holds the password): {env}",
         "use it:",
         f"  neondoctor --env-file {env} url",
@@ -101,11 +116,18 @@ def lab() -> None:
               show_default=True)
 @click.option("--idle-session-timeout", "idle_ms", type=click.IntRange(0), default=0, metavar="MS",
               show_default=True, help="idle_session_timeout in milliseconds (PostgreSQL 14+; 0 = off).")
+@click.option("--pooler", is_flag=True,
+              help="Also start PgBouncer in transaction mode in front of it, configured like Neon's pooler.")
 @common_options
 def up(directory: str | None, pg_version: int | None, max_connections: int, superuser_reserved: int,
-       reserved: int, ssl: bool, auth: str, idle_ms: int) -> None:
-    """Create and start a lab cluster (or show the one that exists)."""
+       reserved: int, ssl: bool, auth: str, idle_ms: int, pooler: bool) -> None:
+    """Create and start a lab cluster (or show the one that exists).
+
+    With --pooler, DATABASE_URL in the lab's .env goes through PgBouncer and DATABASE_URL_UNPOOLED
+    goes to the server directly, as in Neon's integrations.
+    """
     from neondoctor.lab.cluster import LabCluster, LabSpec, find_install
+    from neondoctor.lab.pgbouncer import INSTALL_HINT, LabPooler, find_pgbouncer
 
     existing = load_lab(directory)
     if existing is not None:
@@ -115,7 +137,16 @@ def up(directory: str | None, pg_version: int | None, max_connections: int, supe
     spec = LabSpec(auth=auth, max_connections=max_connections, superuser_reserved_connections=superuser_reserved,
                    reserved_connections=reserved, ssl=ssl, idle_session_timeout_ms=idle_ms)
     install = find_install(pg_version)
+    bouncer = find_pgbouncer() if pooler else None
+    if pooler and bouncer is None:
+        raise LabError(INSTALL_HINT)
     cluster = LabCluster.create(lab_root(directory), spec, install)
+    if bouncer is not None:
+        try:
+            LabPooler.create(cluster, install=bouncer)
+        except BaseException:
+            cluster.destroy()
+            raise
     click.echo("\n".join(status_lines(cluster)))
 
 
@@ -147,6 +178,8 @@ def status(directory: str | None, as_json: bool) -> None:
 def stop(directory: str | None) -> None:
     """Stop the server and keep its data (the "server is down" fault)."""
     cluster = require_lab(directory)
+    if (pooler := cluster.pooler()) is not None:
+        pooler.stop()
     cluster.stop()
     click.echo(f"lab stopped (data kept in {cluster.data_dir}); `neondoctor lab start` brings it back")
 
@@ -158,6 +191,8 @@ def start(directory: str | None) -> None:
     """Start a stopped lab."""
     cluster = require_lab(directory)
     cluster.start()
+    if (pooler := cluster.pooler()) is not None:
+        pooler.start()
     click.echo("\n".join(status_lines(cluster)))
 
 
@@ -218,19 +253,31 @@ def demo(pg_version: int | None, as_json: bool) -> None:
 
     def started(cluster: Any) -> None:
         if not as_json:
+            pooler = cluster.pooler()
+            behind = f", PgBouncer {pooler.state.version} in transaction mode on :{pooler.port}" if pooler else ""
             click.echo(f"Throwaway PostgreSQL {cluster.state.version} on 127.0.0.1:{cluster.port} "
-                       f"(max_connections 8, 3 reserved); reproducing each fault for real...\n")
+                       f"(max_connections 8, 3 reserved{behind}); reproducing each fault for real...\n")
 
     def show(item: Any) -> None:
         shown.append(item)
         if not as_json:
             click.echo(demo_result_text(len(shown), total, item, colour=colour) + "\n", color=colour)
 
-    results = run_demo(find_install(pg_version), on_start=started, on_result=show)
+    skipped: list[Any] = []
+
+    def skip(item: Any) -> None:
+        skipped.append(item)
+        if not as_json:
+            click.echo(f"skipped: {item.title}: {item.reason}\n")
+
+    results = run_demo(find_install(pg_version), on_start=started, on_result=show, on_skip=skip)
     if as_json:
         click.echo(json.dumps([{"fault": r.title, "expected_runbook": r.runbook_id, "expected_step": r.expected_step,
-                                "ok": r.ok, "error": r.error, "triage": to_json(r.result)} for r in results], indent=2))
+                                "ok": r.ok, "error": r.error, "triage": to_json(r.result)} for r in results]
+                              + [{"fault": s.title, "skipped": s.reason} for s in skipped], indent=2))
     else:
         click.echo(demo_summary_text(results, time.monotonic() - start))
+        if skipped:
+            click.echo(f"{len(skipped)} fault(s) skipped (see above): they need what this machine lacks.")
     if not all(r.ok for r in results):
         raise SystemExit(EXIT_FINDINGS)

@@ -1,4 +1,8 @@
-"""`neondoctor pool-stats`: parse options, one call into `neondoctor.pool_stats.snapshot`, render, exit code."""
+"""`neondoctor pool-stats`: parse options, one call into `neondoctor.pool_stats`, render, exit code.
+
+A group: without a subcommand it takes a snapshot (or `--watch`, or `--check`); `record`, `report`
+and `serve` live in `pool_stats_sub_cmd`.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +14,7 @@ from neondoctor.cli import common_options, state
 from neondoctor.errors import EXIT_FINDINGS, EXIT_OK, EXIT_UNREACHABLE
 
 
-@click.command("pool-stats")
+@click.group("pool-stats", invoke_without_command=True)
 @click.option("--json", "as_json", is_flag=True, help="JSON on stdout instead of text.")
 @click.option("--recycle", type=click.FloatRange(min=0), default=None, metavar="SECONDS",
               help="The app's pool_recycle: count sessions idle longer than this.")
@@ -28,6 +32,8 @@ from neondoctor.errors import EXIT_FINDINGS, EXIT_OK, EXIT_UNREACHABLE
               help="Seconds between --watch samples.")
 @click.option("--samples", type=click.IntRange(min=2, max=10000), default=10, show_default=True, metavar="N",
               help="Number of --watch samples.")
+@click.option("--check", "as_check", is_flag=True,
+              help="One plugin line with perfdata and the Nagios exit table: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.")
 @click.option("--warn-pct", type=click.FloatRange(min=0, max=100), default=70.0, show_default=True,
               metavar="PCT", help="Slot usage % that is a warning.")
 @click.option("--critical-pct", type=click.FloatRange(min=0, max=100), default=90.0, show_default=True,
@@ -40,7 +46,8 @@ from neondoctor.errors import EXIT_FINDINGS, EXIT_OK, EXIT_UNREACHABLE
               metavar="SECONDS",
               help="Seconds to wait for the one connection.")
 @common_options
-def pool_stats(as_json: bool, recycle: float | None, processes: int | None, pool_size: int | None,
+@click.pass_context
+def pool_stats(ctx: click.Context, as_json: bool, as_check: bool, recycle: float | None, processes: int | None, pool_size: int | None,
                max_overflow: int | None, app_name: str | None, engine_target: str | None, watch: bool,
                interval: float, samples: int, warn_pct: float, critical_pct: float, iit_warn: float,
                leak_min_climb: int, connect_timeout: int) -> None:
@@ -48,14 +55,25 @@ def pool_stats(as_json: bool, recycle: float | None, processes: int | None, pool
 
     One connection (read-only, bounded timeouts, application_name=neondoctor), one query per sample.
     Exit codes: 0 ok/info only, 1 a warn or critical finding, 2 configuration error,
-    4 could not connect (slots full or unreachable).
+    4 could not connect (slots full or unreachable; with --watch, also when the server went away
+    mid-watch: the samples taken are still reported). --check has its own exit table (see --check).
+    --watch --json prints one JSON line per sample as it arrives, then one line with the findings.
+
+    Subcommands: record (a day of evidence to a file), report (advice from it), serve (Prometheus).
 
     Example: neondoctor pool-stats --processes 4 --pool-size 5 --max-overflow 10 --recycle 300
     """
+    if ctx.invoked_subcommand:
+        return
+    if as_check:
+        from neondoctor.cli.pool_stats_sub_cmd import run_check
+
+        run_check(warn_pct, critical_pct, iit_warn, connect_timeout)
+        return
+    from neondoctor import pool_stats as ps
     from neondoctor.errors import ConfigError
-    from neondoctor.findings import worst
-    from neondoctor.pool_stats import snapshot as ps
-    from neondoctor.render.pool_stats import render_json, render_sample_line, render_text
+    from neondoctor.findings import sort_findings, worst
+    from neondoctor.render.pool_stats import render_json, render_sample_json, render_sample_line, render_text
     from neondoctor.url import parse_url
 
     thresholds = ps.Thresholds(warn_pct, critical_pct, iit_warn)
@@ -81,31 +99,42 @@ def pool_stats(as_json: bool, recycle: float | None, processes: int | None, pool
     try:
         if watch:
             def progress(snap: ps.Snapshot) -> None:
-                if not as_json:
-                    click.echo(render_sample_line(snap))
-                    sys.stdout.flush()
+                click.echo(render_sample_json(snap) if as_json else render_sample_line(snap))
+                sys.stdout.flush()
 
-            snaps = ps.watch(parsed, samples=samples, interval_s=interval, on_sample=progress, **options)
+            snaps, ended = ps.watch(parsed, samples=samples, interval_s=interval, on_sample=progress, **options)
             report.snapshot = snaps[-1]
             report.series = [ps.Point.of(s) for s in snaps]
             leak = ps.watch_findings(snaps, ps.LeakRule(min_climb=leak_min_climb))
+            if ended is not None:  # the server went away mid-watch: keep the samples, say so, exit 4
+                report.connected = False
+                report.findings = sort_findings(ps.evaluate(report.snapshot, thresholds, sizing=sizing, engine=engine,
+                                                            app_name=app_name) + leak + [
+                    ps.unreachable_finding(ps.Unreachable(f"after {len(snaps)} samples: {ended.message}"))])
+                click.echo(render_json(report, one_line=True) if as_json else render_text(report))
+                ctx.exit(EXIT_UNREACHABLE)
         else:
             report.snapshot = ps.take_snapshot(parsed, **options)
             leak = []
     except ps.SlotsFull as err:
         report.connected = False
         report.findings = [ps.slots_full_finding(err, parsed)]
-        click.echo(render_json(report) if as_json else render_text(report))
+        click.echo(render_json(report, one_line=watch) if as_json else render_text(report))
         click.get_current_context().exit(EXIT_UNREACHABLE)
     except ps.Unreachable as err:
         report.connected = False
         report.findings = [ps.unreachable_finding(err)]
-        click.echo(render_json(report) if as_json else render_text(report))
+        click.echo(render_json(report, one_line=watch) if as_json else render_text(report))
         click.get_current_context().exit(EXIT_UNREACHABLE)
 
     findings = ps.evaluate(report.snapshot, thresholds, sizing=sizing, engine=engine, app_name=app_name)
-    from neondoctor.findings import sort_findings
-
     report.findings = sort_findings(findings + leak)
-    click.echo(render_json(report) if as_json else render_text(report))
+    click.echo(render_json(report, one_line=watch) if as_json else render_text(report))
     click.get_current_context().exit(EXIT_FINDINGS if worst(report.findings) in ("warn", "critical") else EXIT_OK)
+
+
+from neondoctor.cli.pool_stats_sub_cmd import record, report, serve  # noqa: E402  (click only; no heavy import)
+
+pool_stats.add_command(record)
+pool_stats.add_command(report)
+pool_stats.add_command(serve)

@@ -28,9 +28,17 @@ def _read_paste(text: str | None, file: str | None) -> str:
         return text
     stdin = click.get_binary_stream("stdin")
     if stdin.isatty():
-        raise ConfigError("no error given: pass it as TEXT, with --file PATH, or pipe it on stdin")
+        return _prompt_for_paste(stdin.fileno())
     # A paste may hold bytes that are not UTF-8 (a log cut mid-character): keep going, never crash.
     return stdin.read().decode("utf-8", errors="replace")
+
+
+def _prompt_for_paste(fd: int) -> str:
+    """On a terminal: ask for the paste and read it as it comes, quotes and blank lines included."""
+    from neondoctor.cli.paste import PROMPT, read_until_blank_line
+
+    click.echo(PROMPT, err=True)
+    return read_until_blank_line(fd)
 
 
 def _scan_log(path: str, text: str | None, file: str | None, runbooks_dirs: tuple[str, ...], as_json: bool) -> None:
@@ -65,12 +73,19 @@ def _ask(step: Any) -> bool:
               help="Extra runbooks, merged with the shipped ones by order. Repeatable.")
 @click.option("--timeout", type=click.IntRange(2, 60), default=5, show_default=True,
               help="Seconds allowed for each network step.")
+@click.option("--direct-url", "direct_url", metavar="URL",
+              help="Behind a pooler, the server's direct URL (default: DATABASE_URL_UNPOOLED or DIRECT_URL; "
+                   "for a Neon -pooler host, the same host without -pooler).")
 @click.option("--log", "log_path", metavar="PATH",
               help="Scan a whole log (any size, gzip too, - for stdin) for every known incident.")
 @common_options
 def triage(text: str | None, file: str | None, as_json: bool, no_probes: bool, ruled_out: tuple[str, ...],
-           engine_ref: str | None, runbooks_dirs: tuple[str, ...], timeout: int, log_path: str | None) -> None:
+           engine_ref: str | None, runbooks_dirs: tuple[str, ...], timeout: int, direct_url: str | None,
+           log_path: str | None) -> None:
     """Match a pasted error (TEXT, --file, or stdin) to a runbook and verify its causes in order.
+
+    With no TEXT on a terminal, it asks for the paste: paste the error as it is (no quoting), then
+    press Enter on an empty line (or Ctrl-D).
 
     Exit codes: 0 a cause was confirmed (or --no-probes and a runbook matched), 1 matched but no cause
     confirmed, 3 no runbook matches, 2 usage or configuration error.
@@ -93,7 +108,7 @@ def triage(text: str | None, file: str | None, as_json: bool, no_probes: bool, r
         raise ConfigError("the pasted error is empty")
     books = load_runbooks(list(runbooks_dirs))
     options = TriageOptions(probes=not no_probes, ruled_out=ruled_out, engine_ref=engine_ref,
-                            env_file=state().env_file, timeout=timeout)
+                            env_file=state().env_file, timeout=timeout, direct_url=direct_url)
     result = run_triage(paste, books, options, ask=_ask if interactive else None)
     if as_json:
         click.echo(json.dumps(to_json(result), indent=2, ensure_ascii=False))

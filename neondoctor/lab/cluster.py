@@ -479,7 +479,16 @@ class LabCluster:
         proc = self._run([self._bin("pg_ctl"), "-D", str(self.data_dir), "status"], check=False, timeout=15)
         return proc.returncode == 0
 
+    def pooler(self) -> Any:
+        """The lab's PgBouncer (neondoctor.lab.pgbouncer.LabPooler), or None when it has none."""
+        from neondoctor.lab.pgbouncer import LabPooler
+
+        return LabPooler.load(self)
+
     def destroy(self) -> None:
+        with contextlib.suppress(LabError):
+            if (pooler := self.pooler()) is not None:
+                pooler.destroy()
         with contextlib.suppress(LabError):
             self.stop("immediate")
         shutil.rmtree(self.data_dir, ignore_errors=True)

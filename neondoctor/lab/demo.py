@@ -15,7 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from neondoctor.lab import demo_pooler
 from neondoctor.lab.cluster import APP_DATABASE, APP_USER, LabCluster, LabSpec, PgInstall, free_port, temporary_cluster
+from neondoctor.lab.demo_pooler import error_of
 from neondoctor.triage.runbook import Runbook, load_runbooks
 from neondoctor.triage.walk import TriageOptions, TriageResult, triage
 
@@ -46,18 +48,22 @@ class DemoResult:
 
 
 @dataclass(frozen=True)
+class DemoSkip:
+    title: str
+    reason: str
+
+
+@dataclass(frozen=True)
 class _Scenario:
     runbook_id: str
     expected_step: str
     title: str
     url: Callable[[LabCluster], str]
     fault: Callable[[LabCluster, str], Any]  # reproduce; returns a context manager held during triage
+    pooled: bool = False  # goes through the lab's PgBouncer; triage gets the direct URL too
 
 
-def _error_of(exc: BaseException) -> str:
-    module = type(exc).__module__
-    name = type(exc).__qualname__ if module == "builtins" else f"{module}.{type(exc).__qualname__}"
-    return f"{name}: {exc}".strip()
+_error_of = error_of
 
 
 def _connect_app(url: str, **engine_kwargs: Any) -> None:
@@ -175,29 +181,57 @@ def _scenarios() -> list[_Scenario]:
     return scenarios
 
 
+def pooler_scenarios() -> list[tuple[_Scenario, str | None]]:
+    """(scenario, why it is skipped or None) for each pooler fault; all skipped without PgBouncer."""
+    from neondoctor.lab.pgbouncer import INSTALL_HINT, find_pgbouncer
+
+    found = find_pgbouncer()
+    return [(sc, INSTALL_HINT if found is None else demo_pooler.missing_driver(module))
+            for sc, module in demo_pooler.scenarios(_Scenario)]
+
+
 def scenario_count() -> int:
-    return len(_scenarios())
+    return len(_scenarios()) + len(pooler_scenarios())
+
+
+def run_scenario(cluster: LabCluster, scenario: _Scenario, books: list[Runbook], app_dir: Path,
+                 timeout: int = 3) -> DemoResult:
+    """Reproduce one fault and triage the error it raised while the fault still holds."""
+    start = time.monotonic()
+    url = scenario.url(cluster)
+    with scenario.fault(cluster, url) as error:
+        options = TriageOptions(database_url=url, cwd=app_dir, timeout=timeout,
+                                direct_url=cluster.app_url() if scenario.pooled else None)
+        result = triage(error, books, options)
+    return DemoResult(scenario.runbook_id, scenario.expected_step, scenario.title, error, result,
+                      time.monotonic() - start)
 
 
 def run_demo(install: PgInstall | None = None, *, runbooks: list[Runbook] | None = None,
              on_result: Callable[[DemoResult], None] | None = None,
-             on_start: Callable[[LabCluster], None] | None = None, timeout: int = 3) -> list[DemoResult]:
-    """Create a throwaway cluster, reproduce every fault, triage each live; the cluster is destroyed after."""
+             on_start: Callable[[LabCluster], None] | None = None,
+             on_skip: Callable[[DemoSkip], None] | None = None, timeout: int = 3) -> list[DemoResult]:
+    """Create a throwaway cluster (and PgBouncer when there is one), reproduce every fault, triage each
+    live; everything is destroyed after. Faults that cannot run here are reported to on_skip."""
+    from neondoctor.lab.pgbouncer import LabPooler
+
     books = runbooks or load_runbooks()
     results: list[DemoResult] = []
+    pooled = pooler_scenarios()
     with temporary_cluster(DEMO_SPEC, install) as cluster, tempfile.TemporaryDirectory(prefix="neondoctor-demo-") as app:
         app_dir = Path(app)
         (app_dir / "app.py").write_text(APP_SOURCE)  # what the engine probe reads statically
+        if any(why is None for _, why in pooled):
+            LabPooler.create(cluster, demo_pooler.POOLER_SPEC)
         if on_start:
             on_start(cluster)
-        for scenario in _scenarios():
-            start = time.monotonic()
-            url = scenario.url(cluster)
-            with scenario.fault(cluster, url) as error:
-                options = TriageOptions(database_url=url, cwd=app_dir, timeout=timeout)
-                result = triage(error, books, options)
-            outcome = DemoResult(scenario.runbook_id, scenario.expected_step, scenario.title, error, result,
-                                 time.monotonic() - start)
+        todo = [(sc, None) for sc in _scenarios()] + pooled
+        for scenario, why in todo:
+            if why is not None:
+                if on_skip:
+                    on_skip(DemoSkip(scenario.title, why))
+                continue
+            outcome = run_scenario(cluster, scenario, books, app_dir, timeout)
             results.append(outcome)
             if on_result:
                 on_result(outcome)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
-from neondoctor.pool_stats.snapshot import GroupStats, Point, Report, Snapshot
+from neondoctor.pool_stats.model import GroupStats, Point, Snapshot
+from neondoctor.pool_stats.result import Report
 
 BARS = "▁▂▃▄▅▆▇█"
 MARKS = {"ok": "ok  ", "info": "info", "warn": "WARN", "critical": "CRIT"}
@@ -132,8 +133,16 @@ def render_text(report: Report) -> str:
     return "\n".join(lines)
 
 
-def render_json(report: Report) -> str:
+def render_json(report: Report, *, one_line: bool = False) -> str:
+    """The report as one document; `one_line` for the last line of a --watch --json stream."""
+    if one_line:
+        return json.dumps({"kind": "report", **report.to_dict()}, default=str, separators=(",", ":"))
     return json.dumps(report.to_dict(), indent=2, default=str)
+
+
+def render_sample_json(snap: Snapshot) -> str:
+    """One JSON line per --watch --json sample, printed as it arrives (pipeable: jq, a log shipper)."""
+    return json.dumps({"kind": "sample", **snap.to_dict()}, default=str, separators=(",", ":"))
 
 
 def render_sample_line(snap: Snapshot) -> str:

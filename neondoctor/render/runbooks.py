@@ -23,7 +23,9 @@ def show_json(book: Runbook) -> dict[str, Any]:
     return {
         "id": book.id, "title": book.title, "order": book.order, "description": book.description,
         "path": book.path,
-        "match": [{"name": c.name, c.operator: c.value if isinstance(c.value, str) else list(c.value)}
+        "match": [{"name": c.name, c.operator: c.value if isinstance(c.value, str) else list(c.value),
+                   **({"context": list(c.contexts)} if c.contexts else {}),
+                   **({"unless": list(c.unless)} if c.unless else {})}
                   for c in book.conditions],
         "steps": [{"id": s.id, "cause": s.cause, "probe": s.probe, "params": dict(s.params), "fix": s.fix or None,
                    "docs": s.docs, "manual": s.manual} for s in book.steps],
@@ -35,7 +37,10 @@ def show_text(book: Runbook) -> str:
     if book.description:
         out.append(f"  {book.description}")
     out.append("Matches (first match wins):")
-    out.extend(f"  - {c.name}: {c.operator} `{c.source}`" for c in book.conditions)
+    for c in book.conditions:
+        where = f" (raised at: {', '.join(c.contexts)})" if c.contexts else ""
+        unless = f" (not with: {', '.join(c.unless)})" if c.unless else ""
+        out.append(f"  - {c.name}: {c.operator} `{c.source}`{where}{unless}")
     out.append("Steps (one at a time, stop at the first confirmed):")
     for i, s in enumerate(book.steps, 1):
         params = ", ".join(f"{k}={v}" for k, v in s.params)

@@ -7,7 +7,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from neondoctor.redaction import redact, redact_value, write_text
-from neondoctor.sanity.sequence import SanityReport
+from neondoctor.sanity.report import SanityReport
 
 SYMBOLS = {"passed": "✓", "failed": "✗", "skipped": "-"}
 
@@ -17,22 +17,53 @@ def render_text(report: SanityReport) -> str:
     width = max(len(s.name) for s in report.steps)
     for step in report.steps:
         duration = f"{step.duration_ms:9.1f} ms" if step.status != "skipped" else f"{'':>12}"
-        detail = step.detail if step.status != "skipped" else "skipped"
+        detail = step.detail if step.status != "skipped" else f"skipped: {step.detail}" if step.detail else "skipped"
+        if step.differences and step.status == "failed":
+            detail = f"schema drift: {len(step.differences)} differences"
         lines.append(f"  {SYMBOLS[step.status]} {step.name:<{width}} {duration}  {detail}")
+        lines += [f"      ✗ {d}" for d in step.differences] + [f"      + {e} (reported only)" for e in step.extras]
+    if report.created:
+        lines.append(f"  created (left in place): {', '.join(report.created)}")
     if report.cleanup:
         lines.append(f"  cleanup: {report.cleanup}")
     failed = report.failed_step
     if report.triage:
-        t = report.triage
-        lines += ["", f"Triage: runbook {t['runbook']}: {t['title']}", "  Check first:"]
-        for n, step in enumerate(t.get("first_steps", []), 1):
-            lines.append(f"    {n}. {step['cause']}" + (f" (fix: {step['fix']})" if step.get("fix") else ""))
-        lines.append("  Walk it step by step: neondoctor triage")
+        lines += ["", *_advice_lines(report.triage)]
     passed = sum(s.status == "passed" for s in report.steps)
-    verdict = (f"PASSED: {passed}/{len(report.steps)} steps" if report.passed
+    skipped = [s.name for s in report.steps if s.status == "skipped"]
+    note = f", skipped: {', '.join(skipped)}" if skipped and report.passed else ""
+    verdict = (f"PASSED: {passed}/{len(report.steps)} steps{note}" if report.passed
                else f"FAILED at step {failed.name if failed else '?'} ({passed}/{len(report.steps)} passed)")
     lines += ["", f"{verdict} in {report.duration_ms / 1000:.2f}s"]
     return redact("\n".join(lines))
+
+
+def _advice_lines(t: dict) -> list[str]:
+    """The failed step's error, triaged: runbook, what the evidence ruled out, what to check next."""
+    lines = [f"Triage: runbook {t['runbook']}: {t['title']}"]
+    if t.get("ruled_out"):
+        lines.append("  Ruled out by the evidence:")
+        lines += [f"    - {r['id']}: {r['evidence']}" for r in t["ruled_out"]]
+    if t.get("next_check"):
+        label = "Confirmed" if t.get("verdict") == "confirmed" else "Check next"
+        lines.append(f"  {label}: {t['next_check']}" + (f" (fix: {t['fix']})" if t.get("fix") else ""))
+    if t.get("first_steps"):
+        lines.append("  Check first:")
+        for n, step in enumerate(t["first_steps"], 1):
+            lines.append(f"    {n}. {step['cause']}" + (f" (fix: {step['fix']})" if step.get("fix") else ""))
+    lines.append(f"  Walk it step by step: {t.get('command') or 'neondoctor triage'}")
+    return lines
+
+
+def render_announce(objects: list[str]) -> str:
+    """Said before the schema step runs: what it is about to create in the database."""
+    if not objects:
+        return "schema: nothing to create, everything exists"
+    return redact(f"schema: will create {', '.join(objects)} (left in place; see README, sanity)")
+
+
+def render_dropped(objects: list[str]) -> str:
+    return redact(f"dropped {', '.join(objects)}" if objects else "nothing to drop: neondoctor's own objects are not there")
 
 
 def render_json(report: SanityReport) -> str:
@@ -50,6 +81,8 @@ def render_junit(report: SanityReport) -> str:
     props = ET.SubElement(suite, "properties")
     for name, value in (("database", report.database), ("metadata", report.metadata), ("run_token", report.token)):
         ET.SubElement(props, "property", {"name": name, "value": redact(value)})
+    for name, items in (("will_create", report.will_create), ("created", report.created)):
+        ET.SubElement(props, "property", {"name": name, "value": redact(", ".join(items))})
     for step in report.steps:
         case = ET.SubElement(suite, "testcase", {
             "classname": "neondoctor.sanity.sequence", "name": step.name, "time": f"{step.duration_ms / 1000:.3f}",
@@ -57,14 +90,17 @@ def render_junit(report: SanityReport) -> str:
         if step.status == "failed":
             failure = ET.SubElement(case, "failure", {"message": redact(step.error or step.detail),
                                                       "type": "SanityStepFailed"})
-            body = [step.detail]
+            body = [step.detail, *step.differences]
             if report.triage:
                 t = report.triage
                 body.append(f"triage: runbook {t['runbook']}: {t['title']}")
+                body += [f"  ruled out: {r['id']}: {r['evidence']}" for r in t.get("ruled_out", [])]
                 body += [f"  check: {s['cause']}" for s in t.get("first_steps", [])]
+                if t.get("command"):
+                    body.append(f"  run: {t['command']}")
             failure.text = redact("\n".join(body))
         elif step.status == "skipped":
-            ET.SubElement(case, "skipped", {"message": "an earlier step failed"})
+            ET.SubElement(case, "skipped", {"message": redact(step.detail or "an earlier step failed")})
         else:
             ET.SubElement(case, "system-out").text = redact(step.detail)
     root = ET.Element("testsuites", {"name": "neondoctor", "tests": str(len(report.steps)),

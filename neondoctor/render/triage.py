@@ -5,17 +5,18 @@ from __future__ import annotations
 from typing import Any
 
 from neondoctor.triage.probes.base import CONFIRMED, INCONCLUSIVE, RULED_OUT
-from neondoctor.triage.walk import ALL_RULED_OUT, NOT_RUN, StepOutcome, TriageResult
+from neondoctor.triage.walk import ALL_RULED_OUT, DIFFERS, NOT_RUN, StepOutcome, TriageResult
 
-MARKS = {CONFIRMED: "✓", RULED_OUT: "✗", INCONCLUSIVE: "?", NOT_RUN: "·"}
-COLOURS = {CONFIRMED: "red", RULED_OUT: "green", INCONCLUSIVE: "yellow", NOT_RUN: None}
+MARKS = {CONFIRMED: "✓", RULED_OUT: "✗", INCONCLUSIVE: "?", NOT_RUN: "·", DIFFERS: "≠"}
+COLOURS = {CONFIRMED: "red", RULED_OUT: "green", INCONCLUSIVE: "yellow", NOT_RUN: None, DIFFERS: "red"}
 
 
 def to_json(result: TriageResult) -> dict[str, Any]:
     book, found, verdict = result.runbook, result.match, result.verdict
     return {
         "runbook": {"id": book.id, "title": book.title} if book else None,
-        "matched": {"pattern": found.condition.name, "text": found.text} if found else None,
+        "matched": {"pattern": found.condition.name, "text": found.text, "context": found.context} if found else None,
+        "target": {"error": result.target.to_json(), "differs": list(result.target_differs)} if result.target else None,
         "steps": [
             {"id": o.step.id, "cause": o.step.cause, "probe": o.step.probe, "status": o.status,
              "evidence": o.evidence, "duration_ms": o.duration_ms}
@@ -69,6 +70,8 @@ def to_text(result: TriageResult, *, colour: bool = False) -> str:
         out.append(f"Fix: {verdict.step.fix}")
         if verdict.step.docs:
             out.append(f"Docs: {verdict.step.docs}")
+        if result.target_differs and verdict.step.id != "target-mismatch":
+            out.append("Also: the error names another target than DATABASE_URL (see target-mismatch above).")
     elif verdict.status == INCONCLUSIVE and verdict.step:
         out.append(_style(f"Stopped at {verdict.step.id}: {verdict.step.cause}", "yellow", colour, bold=True))
         out.append(f"Check: {verdict.check}")

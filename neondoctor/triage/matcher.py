@@ -2,8 +2,12 @@
 
 The paste is normalised first (ANSI colours, NUL bytes, HTML line breaks, CRLF, docker-compose and
 syslog prefixes, JSON log lines), then each runbook's conditions are tried in runbook order; the
-first match wins, so the result is deterministic. `Matcher.match_line` adds a cheap literal
-pre-filter derived from the runbooks, for scanning big logs line by line.
+first match wins, so the result is deterministic. A condition with `context:` matches only where
+the stack shows the error was raised (triage/context.py: connect, in-use, unknown). Each shipped
+condition also matches PostgreSQL's and libpq's own translations of its message
+(triage/translations.py). `Matcher.match_line` adds a cheap literal pre-filter derived from all of
+them, for scanning big logs line by line: `Matcher.literals` holds every literal, translated ones
+included, and `Matcher.runbooks` the runbooks with their translated conditions merged in.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from neondoctor.triage.context import raised_in
 from neondoctor.triage.runbook import Condition, Runbook
 
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)")
@@ -33,6 +38,7 @@ class Match:
     runbook: Runbook
     condition: Condition
     text: str  # the exact matched text (after normalisation)
+    context: str = "unknown"  # where the stack says the error was raised: connect | in-use | unknown
 
     @property
     def pattern(self) -> str:
@@ -72,10 +78,35 @@ def normalise(text: str) -> str:
     return text
 
 
+def trie_pattern(words: Iterable[str]) -> str:
+    """One regex for many literals, shaped as a prefix tree: re tries one branch per character instead
+    of every literal at every position (hundreds of literals once translations are in)."""
+    trie: dict[str, dict] = {}
+    for word in words:
+        node = trie
+        for ch in word:
+            node = node.setdefault(ch, {})
+        node[""] = {}
+
+    def emit(node: dict[str, dict]) -> str:
+        if "" in node and len(node) > 1:
+            return ""  # a shorter literal ends here: it alone decides the match
+        branches = [re.escape(ch) + emit(child) for ch, child in sorted(node.items()) if ch]
+        if not branches:
+            return ""
+        return branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
+
+    return emit(trie)
+
+
 class Matcher:
     """Runbooks compiled for matching; build once, match many times."""
 
-    def __init__(self, runbooks: Sequence[Runbook]) -> None:
+    def __init__(self, runbooks: Sequence[Runbook], *, translations: bool = True) -> None:
+        if translations:
+            from neondoctor.triage.translations import with_translations
+
+            runbooks = [with_translations(book) for book in runbooks]
         self.runbooks = sorted(runbooks, key=lambda b: (b.order, b.id))
         literals: set[str] = set()
         self._unfiltered = False
@@ -86,33 +117,40 @@ class Matcher:
                 else:
                     self._unfiltered = True  # a condition without a literal: every line is a candidate
         self.literals = tuple(sorted(literals))
-        self._prefilter = re.compile("|".join(re.escape(lit) for lit in self.literals), re.IGNORECASE) \
-            if self.literals else None
+        self._prefilter: re.Pattern[str] | None = None  # built on first use: one paste needs none
 
     def might_match(self, text: str) -> bool:
         """Cheap test: False means no condition can match this text."""
         if self._unfiltered:
             return True
-        return bool(self._prefilter and self._prefilter.search(text))
+        if self._prefilter is None and self.literals:
+            self._prefilter = re.compile(trie_pattern(self.literals))
+        return bool(self._prefilter and self._prefilter.search(text.lower()))
 
     def match(self, text: str) -> Match | None:
-        """The first runbook (in order) with a condition matching the normalised paste."""
-        clean = normalise(text)
-        if not self.might_match(clean):
-            return None
-        return self._match_clean(clean)
+        """The first runbook (in order) with a condition matching the normalised paste.
+
+        No global pre-filter here: each condition's own literal test is cheaper than building one."""
+        return self._match_clean(normalise(text))
 
     def _match_clean(self, clean: str) -> Match | None:
         lowered = clean.lower()
+        context: str | None = None  # read from the stack only when a condition asks
         for book in self.runbooks:
             for cond in book.conditions:
                 # A condition whose literals are all absent cannot match: skip it without compiling.
                 if cond.literals and not any(lit in lowered for lit in cond.literals):
                     continue
+                if cond.contexts:
+                    context = context or raised_in(clean)
+                    if context not in cond.contexts:
+                        continue
+                if cond.unless and any(u in lowered for u in cond.unless):
+                    continue
                 found = cond.pattern.search(clean)
                 if found:
                     matched = found.group(found.lastindex or 0) if cond.operator == "all" else found.group(0)
-                    return Match(book, cond, " ".join(matched.split()))
+                    return Match(book, cond, " ".join(matched.split()), context or raised_in(clean))
         return None
 
     def match_line(self, line: str) -> Match | None:
@@ -123,6 +161,10 @@ class Matcher:
                 return None
             clean = normalise(line)
             return self._match_clean(clean) if self.might_match(clean) else None
+        return self._match_clean(normalise(line))
+
+    def match_candidate(self, line: str) -> Match | None:
+        """For a log line in which a scanner's pre-filter already found a literal: no second pre-filter."""
         return self._match_clean(normalise(line))
 
     def scan(self, lines: Iterable[str]) -> Iterable[tuple[int, Match]]:

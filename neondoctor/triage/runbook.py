@@ -10,6 +10,10 @@ A runbook file looks like::
         contains: password authentication failed
       - name: sqlstate-28P01
         regex: '\\b28P01\\b'
+      - name: closed-at-connect
+        contains: server closed the connection unexpectedly
+        context: connect         # only when the stack shows the error was raised while connecting
+        unless: [HTTPSConnectionPool(]   # not when these words show another stack's failure
     steps:                       # walked in order, one probe at a time
       - id: wrong-password
         cause: The password in DATABASE_URL is not the role's password
@@ -45,7 +49,11 @@ OPERATORS: dict[str, str] = {
 }
 
 RUNBOOK_KEYS = {"id", "title", "order", "description", "match", "steps"}
-CONDITION_KEYS = {"name", *OPERATORS}
+# Where the error was raised, read from the stack (see triage/context.py): `connect` (opening a
+# connection), `in-use` (on an established one), `unknown` (no stack to tell). A condition with
+# `context:` matches only in those; without it, in any.
+CONTEXTS = ("connect", "in-use", "unknown")
+CONDITION_KEYS = {"name", "context", "unless", *OPERATORS}
 STEP_KEYS = {"id", "cause", "probe", "params", "fix", "docs", "manual"}
 _ID = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 
@@ -57,6 +65,8 @@ class Condition:
     value: str | tuple[str, ...]
     regex: str  # the compiled form's source; compiled on first use (start-up pays only for what runs)
     literals: tuple[str, ...]  # lower-case literals, one of which occurs in any text the pattern matches
+    contexts: tuple[str, ...] = ()  # where the error must have been raised; () means anywhere
+    unless: tuple[str, ...] = ()  # lower-case phrases that, present anywhere in the paste, veto the match
 
     @property
     def pattern(self) -> re.Pattern[str]:
@@ -226,6 +236,13 @@ def _condition(raw: Any, where: str, path: Path, problems: _Problems) -> Conditi
         if not [k for k in raw if k not in CONDITION_KEYS]:
             problems.add(path, where, f"needs exactly one operator of: {', '.join(OPERATORS)}")
         return None
+    contexts = _contexts(raw.get("context"), where, path, problems)
+    if contexts is None:
+        return None
+    unless = raw.get("unless", [])
+    if not isinstance(unless, list) or not all(isinstance(u, str) and u.strip() for u in unless):
+        problems.add(path, f"{where}.unless", "must be a list of phrases (another stack's words for its own failure)")
+        return None
     op = ops[0]
     value = raw[op]
     if op == "all":
@@ -260,7 +277,19 @@ def _condition(raw: Any, where: str, path: Path, problems: _Problems) -> Conditi
     if _nested_quantifier(sre.parse(source)):
         problems.add(path, f"{where}.{op}", "nested quantifier (e.g. `(a+)+`) risks catastrophic backtracking")
         return None
-    return Condition(name=str(name), operator=op, value=value_t, regex=source, literals=literals)
+    return Condition(name=str(name), operator=op, value=value_t, regex=source, literals=literals,
+                     contexts=contexts, unless=tuple(u.lower() for u in unless))
+
+
+def _contexts(raw: Any, where: str, path: Path, problems: _Problems) -> tuple[str, ...] | None:
+    """`context: connect` or `context: [in-use, unknown]` -> a tuple; None after reporting a problem."""
+    if raw is None:
+        return ()
+    values = [raw] if isinstance(raw, str) else raw
+    if not isinstance(values, list) or not values or not all(v in CONTEXTS for v in values):
+        problems.add(path, f"{where}.context", f"must be one or a list of: {', '.join(CONTEXTS)}")
+        return None
+    return tuple(dict.fromkeys(values))
 
 
 def _freeze(value: Any) -> Any:

@@ -8,15 +8,19 @@ from __future__ import annotations
 
 from neondoctor.errors import ConfigError
 from neondoctor.triage.probes import (
+    app_settings,
     auth,
     database,
     dns,
     driver,
     engine,
     env,
+    idle_in_transaction,
     idle_sessions,
     libpq,
     manual,
+    pooler,
+    server_login,
     server_timeouts,
     slots,
     tcp,
@@ -40,7 +44,12 @@ PROBES: dict[str, Probe] = {
     "libpq": libpq.PROBE,
     "engine": engine.PROBE,
     "manual": manual.PROBE,
+    "pooler": pooler.PROBE,
+    "app_settings": app_settings.PROBE,
+    "idle_in_transaction": idle_in_transaction.PROBE,
+    "server_login": server_login.PROBE,
 }
+# probes/target.py is not listed: the walk itself runs it first, whatever the runbook.
 
 
 def get_probe(probe_id: str) -> Probe:

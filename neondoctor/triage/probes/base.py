@@ -7,10 +7,13 @@ import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from neondoctor.netcheck import resolve
 from neondoctor.url import ParsedUrl
+
+if TYPE_CHECKING:
+    from neondoctor.triage.target import ErrorTarget
 
 CONFIRMED = "confirmed"
 RULED_OUT = "ruled_out"
@@ -48,6 +51,33 @@ class ProbeContext:
     cwd: Path = field(default_factory=Path.cwd)
     timeout: int = 5  # seconds, for every network step
     matched_text: str | None = None
+    direct: ParsedUrl | None = None  # the server behind a pooler (DATABASE_URL_UNPOOLED, --direct-url, Neon)
+    direct_source: str | None = None
+    error_target: ErrorTarget | None = None  # what the pasted error says about its server (triage/target.py)
+    target_differs: tuple[str, ...] | None = None  # fields where DATABASE_URL names another target
+
+
+def server_side(ctx: ProbeContext) -> ProbeContext:
+    """The context a probe of the server's own state should use: behind a pooler, the direct URL.
+
+    Through a transaction-mode pooler a probe's query waits in the same queue as the app's (and
+    can time out the same way); the direct URL reaches the server's views without queueing."""
+    if ctx.direct is None:
+        return ctx
+    from dataclasses import replace
+
+    return replace(ctx, parsed=ctx.direct)
+
+
+def endpoint(ctx: ProbeContext) -> tuple[str | None, int, str]:
+    """(host, port, whose) for network probes: the error's own server when DATABASE_URL names another
+    host or port (probing the URL's server would prove nothing), else DATABASE_URL's."""
+    url, target = ctx.parsed, ctx.error_target
+    assert url is not None
+    host, port = url.host, url.port or 5432
+    if target is not None and ctx.target_differs and {"host", "port"} & set(ctx.target_differs):
+        return (target.host or target.address or host), (target.port or port), "the error's"
+    return host, port, "DATABASE_URL's"
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,15 @@ from __future__ import annotations
 from typing import Any
 
 from neondoctor.connect import APPLICATION_NAME
-from neondoctor.triage.probes.base import Probe, ProbeContext, ProbeResult, attempt_connect, close_quietly, first_line
+from neondoctor.triage.probes.base import (
+    Probe,
+    ProbeContext,
+    ProbeResult,
+    attempt_connect,
+    close_quietly,
+    first_line,
+    server_side,
+)
 
 STATES = ("idle", "idle in transaction")
 
@@ -28,7 +36,7 @@ def run(ctx: ProbeContext, params: dict[str, Any]) -> ProbeResult:
     state = params.get("state", "idle in transaction")
     min_seconds = float(params.get("min_seconds", 0))
     min_count = int(params.get("min_count", 1))
-    conn, exc, why = attempt_connect(ctx)
+    conn, exc, why = attempt_connect(server_side(ctx))
     if why:
         return ProbeResult.inconclusive(why)
     if conn is None:

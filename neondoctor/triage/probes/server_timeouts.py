@@ -4,14 +4,22 @@ from __future__ import annotations
 
 from typing import Any
 
-from neondoctor.triage.probes.base import Probe, ProbeContext, ProbeResult, attempt_connect, close_quietly, first_line
+from neondoctor.triage.probes.base import (
+    Probe,
+    ProbeContext,
+    ProbeResult,
+    attempt_connect,
+    close_quietly,
+    first_line,
+    server_side,
+)
 
 SETTINGS = ("idle_session_timeout", "idle_in_transaction_session_timeout")
 
 
 def run(ctx: ProbeContext, params: dict[str, Any]) -> ProbeResult:
     names = [params["setting"]] if "setting" in params else list(SETTINGS)
-    conn, exc, why = attempt_connect(ctx)
+    conn, exc, why = attempt_connect(server_side(ctx))
     if why:
         return ProbeResult.inconclusive(why)
     if conn is None:

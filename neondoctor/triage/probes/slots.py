@@ -16,6 +16,7 @@ from neondoctor.triage.probes.base import (
     classify_connect_error,
     close_quietly,
     first_line,
+    server_side,
 )
 
 # Rows are counted rather than filtered on backend_type: unprivileged roles see NULL there for
@@ -40,7 +41,7 @@ SELECT current_setting('max_connections')::int,
 
 def run(ctx: ProbeContext, params: dict[str, Any]) -> ProbeResult:
     threshold = float(params.get("threshold_pct", 90))
-    conn, exc, why = attempt_connect(ctx)
+    conn, exc, why = attempt_connect(server_side(ctx))
     if why:
         return ProbeResult.inconclusive(why)
     if conn is None:

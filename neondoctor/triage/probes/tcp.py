@@ -5,7 +5,7 @@ from __future__ import annotations
 import socket
 from typing import Any
 
-from neondoctor.triage.probes.base import Probe, ProbeContext, ProbeResult, need_url, open_socket
+from neondoctor.triage.probes.base import Probe, ProbeContext, ProbeResult, endpoint, need_url, open_socket
 
 
 def run(ctx: ProbeContext, params: dict[str, Any]) -> ProbeResult:
@@ -13,12 +13,12 @@ def run(ctx: ProbeContext, params: dict[str, Any]) -> ProbeResult:
         return missing
     url = ctx.parsed
     assert url is not None
-    if not url.host or url.host.startswith("/"):
-        return ProbeResult.inconclusive("the URL uses a Unix socket: TCP does not apply")
-    port = url.port or 5432
-    where = f"{url.host}:{port}"
+    host, port, whose = endpoint(ctx)
+    if not host or host.startswith("/"):
+        return ProbeResult.inconclusive(f"{whose} target is a Unix socket: TCP does not apply")
+    where = f"{host}:{port}" + (" (the error's server)" if whose == "the error's" else "")
     try:
-        with open_socket(url.host, port, ctx.timeout):
+        with open_socket(host, port, ctx.timeout):
             pass
     except ConnectionRefusedError:
         return ProbeResult.confirmed(f"{where} refused the connection: nothing listens on that port "
@@ -27,7 +27,7 @@ def run(ctx: ProbeContext, params: dict[str, Any]) -> ProbeResult:
         return ProbeResult.confirmed(f"{where} did not answer within {ctx.timeout} s: a firewall drops the "
                                      "packets or the host is down")
     except socket.gaierror as exc:
-        return ProbeResult.inconclusive(f"{url.host!r} does not resolve ({exc.strerror}): see the DNS step")
+        return ProbeResult.inconclusive(f"{host!r} does not resolve ({exc.strerror}): see the DNS step")
     except OSError as exc:
         return ProbeResult.confirmed(f"{where} is unreachable: {exc.strerror or exc}")
     return ProbeResult.ruled_out(f"{where} accepts TCP connections")

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from neondoctor.netcheck import ask_ssl
-from neondoctor.triage.probes.base import Probe, ProbeContext, ProbeResult, need_url, open_socket
+from neondoctor.triage.probes.base import Probe, ProbeContext, ProbeResult, endpoint, need_url, open_socket
 
 REQUIRES_TLS = ("require", "verify-ca", "verify-full")
 
@@ -37,13 +37,15 @@ def run(ctx: ProbeContext, params: dict[str, Any]) -> ProbeResult:
         return missing
     url = ctx.parsed
     assert url is not None
-    if not url.host or url.host.startswith("/"):
+    host, port, whose = endpoint(ctx)
+    if not host or host.startswith("/"):
         return ProbeResult.ruled_out("Unix socket: TLS does not apply")
     mode, source = client_sslmode(url.query)
-    port = url.port or 5432
-    where = f"{url.host}:{port}"
+    if whose == "the error's" and ctx.error_target and ctx.error_target.sslmode:
+        mode, source = ctx.error_target.sslmode, "sslmode in the error"
+    where = f"{host}:{port}" + (" (the error's server)" if whose == "the error's" else "")
     try:
-        answer = server_tls_answer(url.host, port, ctx.timeout)
+        answer = server_tls_answer(host, port, ctx.timeout)
     except TimeoutError:
         return ProbeResult.inconclusive(
             f"{where} accepted TCP but sent no answer to the SSLRequest within {ctx.timeout} s: something "

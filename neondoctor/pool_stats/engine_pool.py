@@ -1,0 +1,73 @@
+"""The app's own SQLAlchemy pool, read by importing its engine (`--engine MODULE:ATTR`)."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from neondoctor.errors import ConfigError
+from neondoctor.findings import Finding
+
+
+@dataclass(frozen=True)
+class EnginePool:
+    target: str
+    pool_class: str
+    size: int | None
+    max_overflow: int | None
+    checked_out: int | None
+    overflow: int | None
+    checked_in: int | None
+    status: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def load_engine_pool(target: str, cwd: str | None = None) -> EnginePool:
+    """Import MODULE:ATTR (cwd on sys.path) and read its SQLAlchemy engine's pool counters."""
+    module_name, sep, attr = target.partition(":")
+    if not sep or not module_name or not attr:
+        raise ConfigError(f"--engine {target!r} must be MODULE:ATTR, e.g. myapp.db:engine")
+    path = cwd or os.getcwd()
+    if path not in sys.path:
+        sys.path.insert(0, path)
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as exc:  # the app's import can fail in any way; report it, never a traceback
+        raise ConfigError(f"--engine: cannot import {module_name!r}: {type(exc).__name__}: {exc}") from None
+    obj: Any = module
+    for part in attr.split("."):
+        if not hasattr(obj, part):
+            raise ConfigError(f"--engine: {module_name!r} has no attribute {attr!r}")
+        obj = getattr(obj, part)
+    from neondoctor.app.introspect import NotAPool, describe_pool
+
+    try:  # Engine, AsyncEngine, sessionmaker, psycopg_pool or asyncpg pool
+        d = describe_pool(obj)
+    except NotAPool as exc:
+        raise ConfigError(f"--engine: {target}: {exc}") from None
+    overflow_cap = d.max_overflow if d.max_overflow is not None or d.max_size is None or d.min_size is None \
+        else d.max_size - d.min_size  # pools sized by min/max: the connections beyond min_size
+    return EnginePool(
+        target=target, pool_class=d.pool_class, size=d.min_size, max_overflow=overflow_cap,
+        checked_out=d.checked_out, overflow=d.overflow, checked_in=d.checked_in, status=d.status or "",
+    )
+
+
+
+def engine_finding(pool: EnginePool) -> Finding:
+    desc = (f"{pool.target}: {pool.pool_class} size {pool.size}, max_overflow {pool.max_overflow}, "
+            f"checked out {pool.checked_out}, overflow {pool.overflow}, checked in {pool.checked_in}")
+    if pool.max_overflow is not None and pool.max_overflow < 0:
+        return Finding("engine-pool", "warn", desc + ": max_overflow=-1 puts no upper bound on connections "
+                       "per process; set a finite max_overflow so the worst case can be sized")
+    if pool.size is not None and pool.max_overflow is not None and pool.checked_out is not None \
+            and pool.max_overflow >= 0 and pool.checked_out >= pool.size + pool.max_overflow:
+        return Finding("engine-pool", "warn", desc + ": exhausted, the next checkout waits for pool_timeout")
+    return Finding("engine-pool", "info", desc)
+
+

@@ -1,0 +1,113 @@
+"""Scan a whole application log for known incidents, with the same runbooks and matcher as triage.
+
+The log is read in blocks of whole lines (4 MiB with Hyperscan) into three reused buffers, so
+memory is flat in file size; gzip is detected by its magic bytes (a truncated one is an error);
+`-` is stdin. A pre-filter finds the lines that hold one of the anchors derived from the matcher's
+own literals: with Hyperscan when `neondoctor[fast]` is installed, else with a few `re` passes.
+Only those lines reach the full matcher, so both backends give the same result, and ordinary lines
+cost no Python at all. A second thread reads and pre-filters the next block while the matcher works
+on this one. Incidents are grouped by runbook; a multi-line record (a traceback with its chained
+exceptions) counts once.
+
+anchors.py   literals -> the byte strings every backend searches (non-ASCII and JSON-escaped too)
+backends.py  which engine (NEONDOCTOR_SCAN_BACKEND): backend_hyperscan.py, backend_python.py
+source.py    file/stdin, gzip, blocks of whole lines, pieces of overlong lines
+pipeline.py  the read-ahead thread
+records.py   candidate lines -> matcher -> incidents, a record counted once
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import TextIO
+
+from neondoctor.errors import ConfigError
+from neondoctor.triage.logscan.anchors import anchors as make_anchors
+from neondoctor.triage.logscan.model import Incident, ScanResult
+from neondoctor.triage.logscan.pipeline import BUFFERS, read_ahead
+from neondoctor.triage.logscan.progress import Progress
+from neondoctor.triage.logscan.records import LineMatcher, Recorder
+from neondoctor.triage.logscan.source import MAX_LINE, READ_SIZE, Kind, Reader, blocks, open_log
+
+__all__ = ["Incident", "LineMatcher", "Progress", "ScanResult", "render_text", "scan", "scan_log"]
+
+
+def scan(source: str | Path, matcher: LineMatcher, *, chunk_size: int | None = None, max_line: int = MAX_LINE,
+         progress_stream: TextIO | None = None, backend: str | None = None) -> ScanResult:
+    """Scan a log file (or `-` for stdin) for every incident the matcher's runbooks know.
+
+    `backend` overrides NEONDOCTOR_SCAN_BACKEND (hyperscan, python, auto); `chunk_size` (bytes per
+    read) defaults to what suits the backend.
+    """
+    from neondoctor.triage.logscan.backends import make_finder
+
+    result = ScanResult(source=str(source))
+    found = make_anchors(matcher.literals)
+    # A condition without a literal cannot be pre-filtered: every line is a candidate then.
+    unfiltered = not found or any(not cond.literals for book in matcher.runbooks for cond in book.conditions)
+    finder = None if unfiltered else make_finder(found, backend)
+    result.backend = finder.name if finder else "none (every line)"
+    recorder = Recorder(matcher, finder is not None, result)
+    chunk_size = chunk_size or (finder.block_size if finder else READ_SIZE)
+    raw, size, owned = open_log(source)
+    progress = Progress(progress_stream, size) if progress_stream is not None else None
+    started = time.perf_counter()
+    lines = 0
+    try:
+        reader = Reader(raw, str(source), chunk_size)
+        result.gzip = reader.gzip
+
+        def produce() -> Iterator[tuple[bytearray, int, int, Kind, list[tuple[int, int]] | None]]:
+            # In the reading thread: the read and the finder's pass, ahead of the matcher.
+            for buf, lo, hi, kind in blocks(reader.fill, chunk_size, max_line, BUFFERS):
+                yield buf, lo, hi, kind, finder.lines(buf, lo, hi) if finder else None
+
+        for buf, lo, hi, kind, candidates in read_ahead(produce):
+            if kind is Kind.LINES:
+                lines += recorder.feed(buf, lo, hi, lines, candidates)
+            else:
+                recorder.feed_piece(buf, lo, hi, lines + 1, candidates)
+                lines += kind is Kind.LAST_PIECE
+            if progress:
+                progress.update(reader.consumed)
+    except OSError as exc:
+        raise ConfigError(f"reading {source} failed: {exc.strerror or exc}") from None
+    finally:
+        if owned:
+            raw.close()
+        if progress:
+            progress.finish()
+    result.lines = lines
+    result.bytes = reader.produced
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+def render_text(result: ScanResult) -> str:
+    mb = result.bytes / 1e6
+    head = f"{result.source}: {result.lines:,} lines, {mb:,.1f} MB" + (" (gzip)" if result.gzip else "")
+    if not result.incidents:
+        return head + "\nno known incident found"
+    total = sum(i.count for i in result.incidents.values())
+    lines = [head, f"{total} incident{'s' if total != 1 else ''} of {len(result.incidents)} kind"
+             f"{'s' if len(result.incidents) != 1 else ''}:", ""]
+    for inc in result.ordered():
+        span = f"lines {inc.first_line}-{inc.last_line}" if inc.first_line != inc.last_line else f"line {inc.first_line}"
+        when = ""
+        if inc.first_seen:
+            when = f", {inc.first_seen}" + (f" .. {inc.last_seen}" if inc.last_seen != inc.first_seen else "")
+        lines.append(f"  {inc.runbook:<18} {inc.count:>6}x  {span}{when}")
+        lines.append(f"  {'':<18} e.g. {inc.sample}")
+    lines += ["", "Next: neondoctor triage \"<one of the sample lines>\" walks that runbook's causes."]
+    return "\n".join(lines)
+
+
+def scan_log(source: str | Path, runbooks_dirs: Sequence[str | Path] = (), *,
+             progress_stream: TextIO | None = None) -> ScanResult:
+    """`triage --log`: scan with the very runbooks and matcher single-error triage uses."""
+    from neondoctor.triage.matcher import Matcher
+    from neondoctor.triage.runbook import load_runbooks
+
+    return scan(source, Matcher(load_runbooks(list(runbooks_dirs))), progress_stream=progress_stream)
