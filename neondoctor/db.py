@@ -5,3 +5,4 @@ kept because apps already import it.
 """
 
 from neondoctor.app.db import *  # noqa: F403
+from neondoctor.app.db import __all__  # noqa: F401

@@ -50,6 +50,7 @@ def configure_logging(fmt: str | None = None, level: str = "warning", stream: Te
         processors.append(structlog.processors.JSONRenderer())
     else:
         processors.append(structlog.dev.ConsoleRenderer(colors=use_color(out)))
+    _bridge_stdlib(processors, out, LEVELS.get(level, logging.WARNING))
     structlog.configure(
         processors=processors,
         wrapper_class=structlog.make_filtering_bound_logger(LEVELS.get(level, logging.WARNING)),
@@ -57,6 +58,33 @@ def configure_logging(fmt: str | None = None, level: str = "warning", stream: Te
         cache_logger_on_first_use=False,
     )
     return chosen
+
+
+class _StructlogBridge(logging.Handler):
+    """Renders the library's stdlib records (logger `neondoctor.db`) the way the CLI renders its own."""
+
+    def __init__(self, processors: list[Any], stream: TextIO, level: int) -> None:
+        super().__init__(level)
+        self._logger = structlog.wrap_logger(structlog.PrintLogger(stream), processors=processors,
+                                             wrapper_class=structlog.make_filtering_bound_logger(level))
+
+    def emit(self, record: logging.LogRecord) -> None:
+        fields = getattr(record, "fields", None)
+        event = getattr(record, "event", None) or record.getMessage()
+        self._logger.log(record.levelno, event, logger=record.name, **(fields if isinstance(fields, dict) else {}))
+
+
+def _bridge_stdlib(processors: list[Any], stream: TextIO, level: int) -> None:
+    # The CLI owns its process, so it may route neondoctor's stdlib records; a library never does.
+    from neondoctor.redaction import RedactingFilter
+
+    logger = logging.getLogger("neondoctor")
+    for handler in [h for h in logger.handlers if isinstance(h, _StructlogBridge)]:
+        logger.removeHandler(handler)
+    bridge = _StructlogBridge(processors, stream, level)
+    bridge.addFilter(RedactingFilter())
+    logger.addHandler(bridge)
+    logger.setLevel(level)
 
 
 def get_logger(name: str = "neondoctor") -> Any:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import re
 import threading
 from collections.abc import Iterable
@@ -325,3 +326,25 @@ def _shown_before(partial: str) -> int:
 
 def redacting(streams: Iterable[TextIO]) -> list[RedactingStream]:
     return [s if isinstance(s, RedactingStream) else RedactingStream(s) for s in streams]
+
+
+# Attributes every LogRecord has; anything else on a record came from `extra=` and may hold a secret.
+_RECORD_ATTRS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
+
+
+class RedactingFilter(logging.Filter):
+    """A `logging.Filter` that masks secrets in a record's message, args and `extra` fields.
+
+    Attached to the loggers neondoctor's library code logs through, so an application's own
+    handlers (files, Sentry, OpenTelemetry bridges) never receive a password.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.msg, str):
+            record.msg = redact(record.msg)
+        if record.args:
+            record.args = redact_value(record.args) if isinstance(record.args, tuple | dict) else record.args
+        for key, value in list(vars(record).items()):
+            if key not in _RECORD_ATTRS:
+                setattr(record, key, redact_value(value))
+        return True

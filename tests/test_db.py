@@ -9,13 +9,19 @@ from typing import Any
 
 import pytest
 import sqlalchemy
+from _dblog import capture, reset_logging
 from sqlalchemy import exc, text
-from structlog.testing import capture_logs
 
 from neondoctor.app import db
 from neondoctor.errors import ConfigError
 from neondoctor.lab.cluster import LabCluster, LabSpec, free_port
 from neondoctor.log import configure_logging
+
+
+@pytest.fixture(autouse=True)
+def _reset_stdlib_logging() -> Any:
+    yield
+    reset_logging()
 
 
 def _events(logs: list[dict[str, Any]], name: str) -> list[dict[str, Any]]:
@@ -67,22 +73,26 @@ def test_url_connect_timeout_may_only_shorten(lab: LabCluster) -> None:
         engine.dispose()
 
 
-def test_bare_postgresql_is_pinned_to_psycopg2(lab: LabCluster) -> None:
-    with capture_logs() as logs:
+def test_bare_postgresql_follows_sqlalchemys_default(lab: LabCluster) -> None:
+    from neondoctor.app.db.urls import sqlalchemy_default_driver
+
+    with capture() as logs:
         engine = db.create_engine(lab.app_url(driver=None))
-    assert engine.dialect.driver == "psycopg2"
-    assert _events(logs, "db.url.driver")
+    expected = "psycopg" if sqlalchemy.__version__.startswith("2.1") else "psycopg2"
+    assert sqlalchemy_default_driver() == expected and engine.dialect.driver == expected
+    chosen = _events(logs, "db.url.driver")[0]
+    assert chosen["driver"] == expected and f"SQLAlchemy {sqlalchemy.__version__} picks {expected}" in chosen["reason"]
     assert db.check_health(engine).ok
     engine.dispose()
 
 
 def test_postgres_scheme_is_rewritten_with_a_warning(lab: LabCluster) -> None:
     raw = lab.app_url(driver=None).replace("postgresql://", "postgres://", 1)
-    with capture_logs() as logs:
+    with capture() as logs:
         engine = db.create_engine(raw)
     warning = _events(logs, "db.url.normalized")
     assert warning and warning[0]["log_level"] == "warning"
-    assert engine.url.drivername == "postgresql+psycopg2"
+    assert engine.url.drivername in ("postgresql+psycopg2", "postgresql+psycopg")
     assert db.check_health(engine).ok
     engine.dispose()
 
@@ -100,8 +110,12 @@ def test_url_from_database_url_env(lab: LabCluster, monkeypatch: pytest.MonkeyPa
 def test_unsupported_or_missing_driver_is_a_config_error() -> None:
     from neondoctor.audit.url_audit import driver_installed
 
-    with pytest.raises(ConfigError, match="asyncpg"):
+    with pytest.raises(ConfigError, match="create_async_engine"):
         db.create_engine("postgresql+asyncpg://u@localhost/db")
+    with pytest.raises(ConfigError, match="psycopg2 has no asyncio support"):
+        db.create_async_engine("postgresql+psycopg2://u@localhost/db")
+    with pytest.raises(ConfigError, match="builds sync engines"):
+        db.create_engine("postgresql+pg8000://u@localhost/db")
     if not driver_installed("psycopg"):
         with pytest.raises(ConfigError, match="psycopg is not installed"):
             db.create_engine("postgresql+psycopg://u@localhost/db")
@@ -112,7 +126,7 @@ def test_unsupported_or_missing_driver_is_a_config_error() -> None:
 
 def test_check_health_logs_at_start_up(lab: LabCluster) -> None:
     engine = db.create_engine(lab.app_url())
-    with capture_logs() as logs:
+    with capture() as logs:
         health = db.check_health(engine)
     assert health.ok and health.server_version and health.server_version.startswith(str(lab.major))
     event = _events(logs, "db.health")[0]
@@ -122,7 +136,7 @@ def test_check_health_logs_at_start_up(lab: LabCluster) -> None:
 
 def test_check_health_reports_failure_without_raising(lab: LabCluster) -> None:
     engine = db.create_engine(lab.app_url(port=free_port()), connect_timeout=2)
-    with capture_logs() as logs:
+    with capture() as logs:
         health = db.check_health(engine, attempts=1)
     assert not health.ok and health.error and "OperationalError" in health.error
     assert _events(logs, "db.health")[0]["log_level"] == "error"
@@ -155,7 +169,7 @@ def test_pre_ping_recovers_from_terminated_backends_and_logs_it(lab: LabCluster)
     with engine.connect() as conn:
         conn.execute(text("SELECT 1"))
     assert _terminate(lab, name) == 1
-    with capture_logs() as logs, engine.connect() as conn:
+    with capture() as logs, engine.connect() as conn:
         assert conn.execute(text("SELECT 1")).scalar_one() == 1
     assert _events(logs, "pool.invalidate")
     disconnect = _events(logs, "db.disconnect")
@@ -172,7 +186,7 @@ def test_without_pre_ping_the_failure_shows(lab: LabCluster) -> None:
     with engine.connect() as conn:
         conn.execute(text("SELECT 1"))
     assert _terminate(lab, name) == 1
-    with capture_logs() as logs:
+    with capture() as logs:
         with pytest.raises(exc.OperationalError) as info, engine.connect() as conn:
             conn.execute(text("SELECT 1"))
         assert info.value.connection_invalidated
@@ -189,6 +203,7 @@ def test_without_pre_ping_the_failure_shows(lab: LabCluster) -> None:
 
 
 def test_pool_exhaustion_is_logged_with_counts_and_timestamp(lab: LabCluster) -> None:
+    # Through the CLI's own rendering (log.py bridges the stdlib records into structlog JSON).
     stream = io.StringIO()
     configure_logging("json", level="debug", stream=stream)
     engine = db.create_engine(lab.app_url(), pool_size=1, max_overflow=0, pool_timeout=1)
@@ -207,12 +222,13 @@ def test_pool_exhaustion_is_logged_with_counts_and_timestamp(lab: LabCluster) ->
     assert full and full[0]["checkedout"] == 1
     assert exhausted and exhausted[0]["checkedout"] == 1 and exhausted[0]["capacity"] == 1
     assert exhausted[0]["waited_s"] >= 0.9 and exhausted[0]["timestamp"].endswith("Z")
+    assert exhausted[0]["at"].endswith("Z") and exhausted[0]["logger"] == "neondoctor.db"
 
 
 def test_retry_gives_up_after_bounded_attempts(lab: LabCluster) -> None:
     engine = db.create_engine(lab.app_url(port=free_port()), connect_timeout=2)
     started = time.monotonic()
-    with capture_logs() as logs, pytest.raises(exc.OperationalError):
+    with capture() as logs, pytest.raises(exc.OperationalError):
         db.connect_with_retry(engine, attempts=3, backoff=0.1)
     retries = _events(logs, "db.connect.retry")
     assert [r["attempt"] for r in retries] == [1, 2]
@@ -223,7 +239,7 @@ def test_retry_gives_up_after_bounded_attempts(lab: LabCluster) -> None:
 
 def test_retry_does_not_retry_bad_credentials(lab: LabCluster) -> None:
     engine = db.create_engine(lab.app_url(password="not-the-password-Kz8"))
-    with capture_logs() as logs, pytest.raises(exc.OperationalError, match="password authentication failed"):
+    with capture() as logs, pytest.raises(exc.OperationalError, match="password authentication failed"):
         db.connect_with_retry(engine, attempts=3, backoff=0.1)
     assert not _events(logs, "db.connect.retry")
     assert _events(logs, "db.connect.failed")[0]["transient"] is False
@@ -236,7 +252,7 @@ def test_retry_recovers_when_the_server_comes_back(make_cluster: Any) -> None:
     starter = threading.Timer(1.0, cluster.start)
     starter.start()
     try:
-        with capture_logs() as logs:
+        with capture() as logs:
             conn = db.connect_with_retry(engine, attempts=8, backoff=0.5, max_backoff=1.0)
             conn.close()
     finally:

@@ -29,19 +29,17 @@ def load_engine_pool(target: str, cwd: str | None = None, *, timeout: float = 5.
     from neondoctor.loader import load_object
 
     obj = load_object(target, what="--engine", timeout=timeout, cwd=cwd)
-    pool = getattr(obj, "pool", None)
-    if pool is None or not hasattr(pool, "status"):
-        raise ConfigError(f"--engine: {target} is not a SQLAlchemy Engine (no .pool)")
+    from neondoctor.app.introspect import NotAPool, describe_pool
 
-    def call(name: str) -> int | None:
-        fn = getattr(pool, name, None)
-        return int(fn()) if callable(fn) else None
-
+    try:  # Engine, AsyncEngine, sessionmaker, psycopg_pool or asyncpg pool
+        d = describe_pool(obj)
+    except NotAPool as exc:
+        raise ConfigError(f"--engine: {target}: {exc}") from None
+    overflow_cap = d.max_overflow if d.max_overflow is not None or d.max_size is None or d.min_size is None \
+        else d.max_size - d.min_size  # pools sized by min/max: the connections beyond min_size
     return EnginePool(
-        target=target, pool_class=type(pool).__name__,
-        size=call("size"), max_overflow=getattr(pool, "_max_overflow", None),
-        checked_out=call("checkedout"), overflow=call("overflow"), checked_in=call("checkedin"),
-        status=str(pool.status()),
+        target=target, pool_class=d.pool_class, size=d.min_size, max_overflow=overflow_cap,
+        checked_out=d.checked_out, overflow=d.overflow, checked_in=d.checked_in, status=d.status or "",
     )
 
 

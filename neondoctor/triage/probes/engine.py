@@ -48,24 +48,27 @@ class EngineSettings:
 
 
 def from_object(ref: str, cwd: Path, timeout: float = 5.0) -> EngineSettings:
-    """Import the app's engine (bounded; user code cannot end the command) and read its pool."""
+    """Import the app's engine, sessionmaker or pool (bounded; user code cannot end the command) and read it."""
+    from neondoctor.app.introspect import NotAPool, describe_pool
     from neondoctor.loader import load_object
 
-    def pool_of(obj: Any) -> Any:
-        if callable(obj) and not hasattr(obj, "pool"):
-            obj = obj()  # a factory: calling it is user code too, so it runs under the same deadline
-        engine = getattr(obj, "sync_engine", obj)  # an AsyncEngine wraps a sync one
-        return engine.pool
+    def describe(obj: Any) -> Any:  # Engine, AsyncEngine, sessionmaker, psycopg_pool or asyncpg pool
+        try:
+            return describe_pool(obj)
+        except NotAPool:
+            if not callable(obj):
+                raise
+            return describe_pool(obj())  # a factory: user code too, so it runs under the same deadline
 
-    pool = load_object(ref, what="--engine", timeout=timeout, cwd=cwd, finish=pool_of)
-    size = pool.size() if hasattr(pool, "size") else None
+    d = load_object(ref, what="--engine", timeout=timeout, cwd=cwd, finish=describe)
     return EngineSettings(
-        where=f"engine {ref} ({type(pool).__name__})",
-        pre_ping=bool(getattr(pool, "_pre_ping", False)),
-        recycle=getattr(pool, "_recycle", None),
-        pool_size=size,
-        max_overflow=getattr(pool, "_max_overflow", None),
-        timeout=getattr(pool, "_timeout", None),
+        where=f"engine {ref} ({d.pool_class})",
+        pre_ping=bool(d.pre_ping),
+        recycle=d.recycle,
+        pool_size=d.min_size,
+        max_overflow=d.max_overflow if d.max_overflow is not None or d.max_size is None or d.min_size is None
+        else d.max_size - d.min_size,
+        timeout=d.timeout,
     )
 
 
