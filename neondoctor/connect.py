@@ -4,9 +4,9 @@ in the URL's own driver (psycopg2, psycopg 3 or asyncpg; see `neondoctor.drivers
 Every step is bounded on the client side, because a server that stops answering on an open
 connection (a frozen backend, a pooler that queues) enforces no `statement_timeout`:
 - connecting: libpq's `connect_timeout`, asyncpg's `timeout` (and `asyncio.wait_for` around it);
-- each call on an open connection: a watchdog. For psycopg2 and psycopg 3 a timer thread sends a
-  cancel request at the deadline, then shuts the socket down, which wakes the blocked call; libpq
-  keepalives and `tcp_user_timeout` catch a peer that vanished. asyncpg runs on a private event
+- each call on an open connection: `neondoctor.watchdog`. For psycopg2 and psycopg 3 a timer thread
+  sends a cancel request at the deadline, then shuts the socket down, which wakes the blocked call;
+  libpq keepalives and `tcp_user_timeout` catch a peer that vanished. asyncpg runs on a private event
   loop under `asyncio.wait_for`, and `terminate()` drops the connection at the deadline.
 A call that hit its deadline raises `Stalled` (exit 4), never the driver's "connection closed".
 
@@ -18,24 +18,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import re
-import socket
-import threading
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 from neondoctor import drivers
 from neondoctor.errors import EXIT_UNREACHABLE, NeondoctorError
-from neondoctor.netcheck import bounded
 from neondoctor.redaction import redact
 from neondoctor.url import ParsedUrl
+from neondoctor.watchdog import CANCEL_GRACE, Watchdog
 
 DEFAULT_CONNECT_TIMEOUT = 5  # seconds; libpq's minimum is 2
 DEFAULT_STATEMENT_TIMEOUT_MS = 5000
 DEFAULT_LOCK_TIMEOUT_MS = 1000
 APPLICATION_NAME = "neondoctor"
-CANCEL_GRACE = 1.0  # seconds a cancel request may take before the socket is shut down anyway
 
 T = TypeVar("T")
 
@@ -221,32 +217,15 @@ class Session:
 
     # -- the watchdog
     def _guarded(self, call: Callable[[], T]) -> T:
-        fired = threading.Event()
-        conn = self._conn
-        timer = threading.Timer(self.timeout, self._abort, args=(conn, fired))
-        timer.daemon = True
-        timer.start()
+        dog = Watchdog(self.timeout)
+        dog.track(self._conn)
         try:
-            return call()
+            with dog.armed():
+                return call()
         except Exception:
-            if fired.is_set():
+            if dog.fired:
                 raise self._stalled() from None
             raise
-        finally:
-            timer.cancel()
-
-    def _abort(self, conn: Any, fired: threading.Event) -> None:
-        """At the deadline: ask the server to cancel, then shut the socket down (wakes the blocked call)."""
-        fired.set()
-        cancel = getattr(conn, "cancel_safe", None) or conn.cancel
-        with contextlib.suppress(BaseException):
-            bounded(cancel, CANCEL_GRACE)
-        with contextlib.suppress(Exception):
-            sock = socket.socket(fileno=os.dup(conn.fileno()))
-            try:
-                sock.shutdown(socket.SHUT_RDWR)
-            finally:
-                sock.close()
 
     def _run_async(self, coro: Any) -> Any:
         assert self._loop is not None

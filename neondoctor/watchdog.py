@@ -1,0 +1,93 @@
+"""A client-side deadline for calls on open connections, for every driver.
+
+A frozen backend or a pooler that queues never enforces `statement_timeout`, and the kernel keeps
+acknowledging TCP, so keepalives do not fire either. At the deadline the watchdog asks the server
+to cancel (bounded by CANCEL_GRACE), then shuts the connection's socket down: the call blocked on
+it wakes with a "connection closed" error, which the caller reports as a stall.
+
+Shutting the socket down (rather than closing the descriptor) wakes a thread blocked in poll() and
+leaves the descriptor to its owner, so no other file can reuse it in between.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+from neondoctor.netcheck import bounded
+
+CANCEL_GRACE = 1.0  # seconds a cancel request may take before the socket is shut down anyway
+
+
+def _fileno(conn: Any) -> int | None:
+    transport = getattr(conn, "_transport", None)  # asyncpg
+    if transport is not None:
+        sock = transport.get_extra_info("socket")
+        return sock.fileno() if sock is not None else None
+    fileno = getattr(conn, "fileno", None)  # psycopg2, psycopg 3
+    return fileno() if callable(fileno) else None
+
+
+def abort(conn: Any) -> None:
+    """Cancel what `conn` is running (libpq drivers), then shut its socket down. Never raises."""
+    if not hasattr(conn, "_transport"):  # asyncpg's cancel needs its own event loop: skip
+        cancel = getattr(conn, "cancel_safe", None) or getattr(conn, "cancel", None)
+        if cancel is not None:
+            with contextlib.suppress(BaseException):
+                bounded(cancel, CANCEL_GRACE)
+    with contextlib.suppress(Exception):
+        fd = _fileno(conn)
+        if fd is None or fd < 0:
+            return
+        sock = socket.socket(fileno=os.dup(fd))
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        finally:
+            sock.close()
+
+
+class Watchdog:
+    """Aborts the tracked driver connections when an armed deadline passes."""
+
+    def __init__(self, timeout: float) -> None:
+        self.timeout = float(timeout)
+        self.fired = False
+        self._conns: list[Any] = []
+        self._lock = threading.Lock()
+
+    def track(self, conn: Any) -> None:
+        with self._lock:
+            self._conns.append(conn)
+
+    def track_engine(self, engine: Any) -> None:
+        """Track every DBAPI connection a SQLAlchemy engine (sync, or an AsyncEngine's) opens."""
+        from sqlalchemy import event
+
+        pool = getattr(engine, "sync_engine", engine).pool
+
+        def on_connect(dbapi_conn: Any, record: Any) -> None:
+            self.track(getattr(dbapi_conn, "driver_connection", None) or dbapi_conn)
+
+        event.listen(pool, "connect", on_connect)
+
+    def _fire(self) -> None:
+        self.fired = True
+        with self._lock:
+            conns, self._conns = list(self._conns), []
+        for conn in conns:
+            abort(conn)
+
+    @contextlib.contextmanager
+    def armed(self, seconds: float | None = None) -> Iterator[Watchdog]:
+        """Within the block, every tracked connection is aborted once `seconds` (default timeout) pass."""
+        timer = threading.Timer(self.timeout if seconds is None else seconds, self._fire)
+        timer.daemon = True
+        timer.start()
+        try:
+            yield self
+        finally:
+            timer.cancel()
