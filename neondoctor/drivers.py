@@ -104,8 +104,9 @@ def choose(parsed: ParsedUrl, sa_version: str | None = None, *, where: str = "ne
         return Choice(parsed.driver, f"+{parsed.driver} in the URL", True)
     version = sa_version if sa_version is not None else sqlalchemy_version()
     name = default_driver(version)
-    if version is None:
-        return Choice(name, "no +driver in the URL and no SQLAlchemy found: assuming SQLAlchemy 2.0's default", False)
+    if not version:
+        return Choice(name, f"no +driver in the URL and no SQLAlchemy in {where}: assuming 2.0's default, psycopg2",
+                      False)
     return Choice(name, f"no +driver in the URL: SQLAlchemy {version} ({where}) picks {DRIVERS[name].label}", False)
 
 

@@ -47,6 +47,7 @@ class ProbeContext:
     engine_ref: str | None = None  # --engine module:attr
     cwd: Path = field(default_factory=Path.cwd)
     timeout: int = 5  # seconds, for every network step
+    python: str | None = None  # --python: the app's interpreter (else VIRTUAL_ENV, ./.venv, or neondoctor's own)
     matched_text: str | None = None
 
 
