@@ -174,6 +174,24 @@ def bounded_seconds(given: str | None, ceiling: float) -> int:
     return bound
 
 
+def engine_connect_args(family: str, query: dict[str, str], *, timeout: float,
+                        application_name: str) -> dict[str, Any]:
+    """`connect_args` for a SQLAlchemy engine of the family: the bounds neondoctor adds, in the driver's
+    own terms (the URL's own query parameters still reach the driver: the app's truth is kept)."""
+    if family in ("psycopg2", "psycopg"):
+        args: dict[str, Any] = {"connect_timeout": bounded_seconds(query.get("connect_timeout"), timeout),
+                                "application_name": application_name, **KEEPALIVES,
+                                "tcp_user_timeout": int(timeout * 1000)}
+        for key in KEEPALIVES.keys() | {"tcp_user_timeout"}:
+            if key in query:
+                args.pop(key)
+        return args
+    if family == "asyncpg":
+        return {"timeout": bounded_seconds(query.get("timeout"), timeout),
+                "server_settings": {"application_name": application_name}}
+    return {}
+
+
 def connect_params(parsed: ParsedUrl, family: str, *, timeout: float, application_name: str) -> dict[str, Any]:
     """Keyword arguments for the family's connect(), bounded in time, in the driver's own terms.
 

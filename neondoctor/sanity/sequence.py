@@ -31,8 +31,9 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
+from neondoctor import drivers
 from neondoctor.errors import ConfigError
 from neondoctor.log import get_logger
 from neondoctor.redaction import redact, register_secret
@@ -61,6 +62,7 @@ _ENV_MODE = "NEONDOCTOR_SANITY_MODE"
 _ENV_TIMEOUT = "NEONDOCTOR_SANITY_TIMEOUT"
 
 StepHook = Callable[[str, "SanityReport"], None]
+T = TypeVar("T")
 
 
 # -- results ---------------------------------------------------------------------------------------
@@ -91,6 +93,8 @@ class SanityReport:
     triage: dict[str, Any] | None = None
     cleanup: str = ""
     duration_ms: float = 0.0
+    driver: str | None = None  # the driver the engine used, and why (neondoctor.drivers)
+    driver_reason: str = ""
 
     @property
     def passed(self) -> bool:
@@ -109,6 +113,8 @@ class SanityReport:
             "database": self.database,
             "dialect": self.dialect,
             "metadata": self.metadata,
+            "driver": self.driver,
+            "driver_reason": self.driver_reason,
             "run_token": self.token,
             "duration_ms": round(self.duration_ms, 2),
             "steps": [s.to_json() for s in self.steps],
@@ -124,10 +130,19 @@ class Target:
     url: URL  # normalized, with the password (never shown)
     masked: str
     dialect: str  # "postgresql" or "sqlite"
+    driver_reason: str = ""  # which driver and why (neondoctor.drivers)
 
     @property
     def is_postgres(self) -> bool:
         return self.dialect == "postgresql"
+
+    @property
+    def driver(self) -> drivers.Driver | None:
+        return drivers.get(self.url.get_driver_name()) if self.is_postgres else None
+
+    @property
+    def is_async(self) -> bool:
+        return bool(self.driver and self.driver.is_async)
 
 
 def resolve_target(raw: str) -> Target:
@@ -160,10 +175,14 @@ def resolve_target(raw: str) -> Target:
         raise ConfigError(f"DATABASE_URL is malformed: {redact(str(exc))}") from None
     if url.password:
         register_secret(str(url.password))
+    # The URL's own driver; a bare postgresql:// gets this SQLAlchemy's default (psycopg 3 from 2.1),
+    # psycopg2 when that one is not installed here.
+    choice = drivers.choose(parsed)
+    spoken, note = drivers.speaking(choice)
+    reason = choice.reason + (f"; {note}" if note else "")
     if url.drivername == "postgresql":
-        # SQLAlchemy 2.1 maps a bare postgresql:// to psycopg 3; neondoctor ships psycopg2.
-        url = url.set(drivername="postgresql+psycopg2")
-    return Target(url=url, masked=parsed.masked(), dialect="postgresql")
+        url = url.set(drivername=f"postgresql+{spoken.name}")
+    return Target(url=url, masked=parsed.masked(), dialect="postgresql", driver_reason=reason)
 
 
 def load_metadata(spec: str) -> MetaData:
@@ -202,19 +221,23 @@ def make_engine(target: Target, *, timeout: int = DEFAULT_TIMEOUT) -> Engine:
     from sqlalchemy import create_engine, event
 
     if target.is_postgres:
-        query_timeout = target.url.query.get("connect_timeout")
-        try:
-            connect_timeout = min(int(str(query_timeout)), timeout) if query_timeout else timeout
-        except ValueError:
-            raise ConfigError(f"DATABASE_URL connect_timeout={query_timeout!r} is not a number") from None
-        # libpq treats 0 as "wait forever" and 1 as 2; keep it bounded.
-        connect_args: dict[str, Any] = {"connect_timeout": max(connect_timeout, 2),
-                                        "application_name": APPLICATION_NAME}
+        # The bounds in the driver's own terms (libpq connect_timeout/keepalives, asyncpg timeout).
+        driver = target.driver
+        query = {k: str(v) for k, v in target.url.query.items()}
+        connect_args: dict[str, Any] = drivers.engine_connect_args(
+            driver.family if driver else "psycopg2", query, timeout=timeout, application_name=APPLICATION_NAME)
     else:
         connect_args = {"timeout": timeout}
     try:
-        engine = create_engine(target.url, pool_pre_ping=True, pool_size=2, max_overflow=0,
-                               pool_timeout=timeout, connect_args=connect_args)
+        if target.is_async:
+            # The sync API over the async driver; run_sanity calls it inside a greenlet (in_driver_context).
+            from sqlalchemy.ext.asyncio import create_async_engine
+
+            engine = create_async_engine(target.url, pool_pre_ping=True, pool_size=2, max_overflow=0,
+                                         pool_timeout=timeout, connect_args=connect_args).sync_engine
+        else:
+            engine = create_engine(target.url, pool_pre_ping=True, pool_size=2, max_overflow=0,
+                                   pool_timeout=timeout, connect_args=connect_args)
     except (ImportError, Exception) as exc:  # unknown driver, bad argument: nothing was checked
         raise ConfigError(f"cannot create an engine for {target.masked}: "
                           f"{type(exc).__name__}: {redact(str(exc))}") from None
@@ -223,9 +246,13 @@ def make_engine(target: Target, *, timeout: int = DEFAULT_TIMEOUT) -> Engine:
         @event.listens_for(engine, "begin")
         def _bound_transaction(conn: Connection) -> None:
             # Per transaction, because startup `options` are rejected by Neon's pooler.
-            conn.exec_driver_sql("SELECT set_config('statement_timeout', %(s)s, true), "
-                                 "set_config('lock_timeout', %(l)s, true)",
-                                 {"s": f"{STATEMENT_TIMEOUT_MS}ms", "l": f"{LOCK_TIMEOUT_MS}ms"})
+            # Placeholders in the driver's own style (asyncpg numbers them).
+            style = {"pyformat": ("%(s)s", "%(l)s"), "format": ("%s", "%s")}.get(conn.dialect.paramstyle,
+                                                                               ("$1", "$2"))
+            sql = (f"SELECT set_config('statement_timeout', {style[0]}, true), "
+                   f"set_config('lock_timeout', {style[1]}, true)")
+            values = (f"{STATEMENT_TIMEOUT_MS}ms", f"{LOCK_TIMEOUT_MS}ms")
+            conn.exec_driver_sql(sql, {"s": values[0], "l": values[1]} if "%(" in sql else values)
     return engine
 
 
@@ -469,6 +496,27 @@ def run_sanity(
     """
 
     target = resolve_target(raw_url)
+    return in_driver_context(target, lambda: _run_sanity(target, metadata_spec, timeout, after_step, child_timeout))
+
+
+def in_driver_context(target: Target, fn: Callable[[], T]) -> T:
+    """Call fn directly, or for an async driver inside a greenlet on a private event loop: there
+    SQLAlchemy's sync API drives the async driver, as AsyncEngine.run_sync does."""
+    if not target.is_async:
+        return fn()
+    import asyncio
+
+    from sqlalchemy.util import greenlet_spawn
+
+    loop = asyncio.new_event_loop()
+    try:
+        return loop.run_until_complete(greenlet_spawn(fn))
+    finally:
+        loop.close()
+
+
+def _run_sanity(target: Target, metadata_spec: str | None, timeout: int, after_step: StepHook | None,
+                child_timeout: float) -> SanityReport:
     if metadata_spec:
         metadata: MetaData = load_metadata(metadata_spec)
         mode = "marker"
@@ -478,7 +526,8 @@ def run_sanity(
         metadata = Base.metadata
         mode = "budget"
     report = SanityReport(database=target.masked, dialect=target.dialect,
-                          metadata=metadata_spec or BUDGET_SPEC, token=new_token())
+                          metadata=metadata_spec or BUDGET_SPEC, token=new_token(),
+                          driver=target.url.get_driver_name(), driver_reason=target.driver_reason)
     store = MarkerStore(mode)
     engine = make_engine(target, timeout=timeout)
     liveness = RunLiveness(target)
@@ -653,11 +702,14 @@ def _child_main() -> int:
         target = resolve_target(raw)
         timeout = int(os.environ.get(_ENV_TIMEOUT) or DEFAULT_TIMEOUT)
         engine = make_engine(target, timeout=min(max(timeout, 2), DEFAULT_TIMEOUT))
-        try:
-            with engine.connect() as conn:
-                answer["found"] = MarkerStore(mode).read(conn, token)
-        finally:
-            engine.dispose()
+
+        def read() -> str | None:
+            try:
+                with engine.connect() as conn:
+                    return MarkerStore(mode).read(conn, token)
+            finally:
+                engine.dispose()
+        answer["found"] = in_driver_context(target, read)
         code = 0 if answer["found"] else 1
     except Exception as exc:
         answer["error"] = error_text(exc)
