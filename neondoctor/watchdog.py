@@ -15,6 +15,7 @@ import contextlib
 import os
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -51,28 +52,45 @@ def abort(conn: Any) -> None:
 
 
 class Watchdog:
-    """Aborts the tracked driver connections when an armed deadline passes."""
+    """Aborts the tracked driver connections when an armed deadline passes without progress.
+
+    `kick()` (called on every statement and checkout of a tracked engine) pushes the deadline back,
+    so a block of many quick statements is fine; one call that hangs is not.
+    """
+
+    POLL = 0.05  # seconds between deadline checks
 
     def __init__(self, timeout: float) -> None:
         self.timeout = float(timeout)
         self.fired = False
         self._conns: list[Any] = []
         self._lock = threading.Lock()
+        self._limit: float | None = None
+        self._deadline = 0.0
 
     def track(self, conn: Any) -> None:
         with self._lock:
             self._conns.append(conn)
 
+    def kick(self, *_: Any) -> None:
+        if self._limit is not None:
+            self._deadline = time.monotonic() + self._limit
+
     def track_engine(self, engine: Any) -> None:
-        """Track every DBAPI connection a SQLAlchemy engine (sync, or an AsyncEngine's) opens."""
+        """Track every DBAPI connection a SQLAlchemy engine (sync, or an AsyncEngine's) opens; its
+        statements and checkouts count as progress."""
         from sqlalchemy import event
 
-        pool = getattr(engine, "sync_engine", engine).pool
+        sync = getattr(engine, "sync_engine", engine)
 
         def on_connect(dbapi_conn: Any, record: Any) -> None:
+            self.kick()
             self.track(getattr(dbapi_conn, "driver_connection", None) or dbapi_conn)
 
-        event.listen(pool, "connect", on_connect)
+        event.listen(sync.pool, "connect", on_connect)
+        event.listen(sync.pool, "checkout", self.kick)
+        event.listen(sync, "before_cursor_execute", self.kick)
+        event.listen(sync, "after_cursor_execute", self.kick)
 
     def _fire(self) -> None:
         self.fired = True
@@ -83,11 +101,23 @@ class Watchdog:
 
     @contextlib.contextmanager
     def armed(self, seconds: float | None = None) -> Iterator[Watchdog]:
-        """Within the block, every tracked connection is aborted once `seconds` (default timeout) pass."""
-        timer = threading.Timer(self.timeout if seconds is None else seconds, self._fire)
-        timer.daemon = True
-        timer.start()
+        """Within the block, the tracked connections are aborted once `seconds` (default: timeout)
+        pass without progress. `fired` tells afterwards whether that happened."""
+        self.fired = False
+        self._limit = self.timeout if seconds is None else seconds
+        self._deadline = time.monotonic() + self._limit
+        stop = threading.Event()
+
+        def watch() -> None:
+            while not stop.wait(self.POLL):
+                if time.monotonic() >= self._deadline:
+                    self._fire()
+                    return
+
+        thread = threading.Thread(target=watch, daemon=True, name="neondoctor-watchdog")
+        thread.start()
         try:
             yield self
         finally:
-            timer.cancel()
+            stop.set()
+            self._limit = None

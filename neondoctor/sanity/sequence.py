@@ -37,6 +37,7 @@ from neondoctor import drivers
 from neondoctor.errors import ConfigError
 from neondoctor.log import get_logger
 from neondoctor.redaction import redact, register_secret
+from neondoctor.watchdog import CANCEL_GRACE, Watchdog
 
 if TYPE_CHECKING:
     from sqlalchemy import URL, Connection, Engine, MetaData, Table
@@ -530,6 +531,9 @@ def _run_sanity(target: Target, metadata_spec: str | None, timeout: int, after_s
                           driver=target.url.get_driver_name(), driver_reason=target.driver_reason)
     store = MarkerStore(mode)
     engine = make_engine(target, timeout=timeout)
+    # Client-side bound on every step's calls: a frozen backend enforces no statement_timeout.
+    dog = Watchdog(timeout + CANCEL_GRACE)
+    dog.track_engine(engine)
     liveness = RunLiveness(target)
     started = time.perf_counter()
     created = False
@@ -544,10 +548,13 @@ def _run_sanity(target: Target, metadata_spec: str | None, timeout: int, after_s
         ]
         for name, action in steps:
             result = report.step(name)
-            with _timed(result):
+            with _timed(result), dog.armed(child_timeout if name == "restart" else None):
                 if name == "round_trip":
                     created = True  # from here on a marker may exist, even if the step fails midway
                 action(result)
+            if dog.fired and result.status == "failed":
+                result.error = result.detail = (f"the server stopped answering: no reply within {dog.timeout:g} s; "
+                                                f"neondoctor cancelled and closed the connection ({result.error})")
             get_logger("neondoctor.sanity.sequence").info("sanity step", step=name, status=result.status,
                                                  duration_ms=round(result.duration_ms, 2), detail=result.detail)
             if result.status == "failed":
@@ -557,9 +564,15 @@ def _run_sanity(target: Target, metadata_spec: str | None, timeout: int, after_s
                 after_step(name, report)
     finally:
         if created:
-            report.cleanup = _cleanup(engine, store, report.token)
-        liveness.release()
-        engine.dispose()
+            for _ in range(2):  # once more on a fresh connection if the pooled one had stalled
+                with dog.armed():
+                    report.cleanup = _cleanup(engine, store, report.token)
+                if not dog.fired:
+                    break
+        with dog.armed():
+            liveness.release()
+        with dog.armed():
+            engine.dispose()
         report.duration_ms = (time.perf_counter() - started) * 1000
     return report
 
@@ -703,12 +716,16 @@ def _child_main() -> int:
         timeout = int(os.environ.get(_ENV_TIMEOUT) or DEFAULT_TIMEOUT)
         engine = make_engine(target, timeout=min(max(timeout, 2), DEFAULT_TIMEOUT))
 
+        dog = Watchdog(timeout + CANCEL_GRACE)
+        dog.track_engine(engine)
+
         def read() -> str | None:
             try:
-                with engine.connect() as conn:
+                with dog.armed(), engine.connect() as conn:
                     return MarkerStore(mode).read(conn, token)
             finally:
-                engine.dispose()
+                with dog.armed():
+                    engine.dispose()
         answer["found"] = in_driver_context(target, read)
         code = 0 if answer["found"] else 1
     except Exception as exc:
