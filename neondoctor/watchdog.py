@@ -35,9 +35,11 @@ def _fileno(conn: Any) -> int | None:
 
 def abort(conn: Any) -> None:
     """Cancel what `conn` is running (libpq drivers), then shut its socket down. Never raises."""
+    import inspect
+
     if not hasattr(conn, "_transport"):  # asyncpg's cancel needs its own event loop: skip
         cancel = getattr(conn, "cancel_safe", None) or getattr(conn, "cancel", None)
-        if cancel is not None:
+        if cancel is not None and not inspect.iscoroutinefunction(cancel):  # psycopg's async one too
             with contextlib.suppress(BaseException):
                 bounded(cancel, CANCEL_GRACE)
     with contextlib.suppress(Exception):
@@ -83,11 +85,15 @@ class Watchdog:
 
         sync = getattr(engine, "sync_engine", engine)
 
-        def on_connect(dbapi_conn: Any, record: Any) -> None:
+        def on_do_connect(dialect: Any, record: Any, cargs: Any, cparams: Any) -> Any:
+            # Connect as SQLAlchemy would, and track the connection before the dialect's own
+            # first queries (server version, isolation level, type info) run on it.
+            conn = dialect.connect(*cargs, **cparams)
             self.kick()
-            self.track(getattr(dbapi_conn, "driver_connection", None) or dbapi_conn)
+            self.track(getattr(conn, "driver_connection", None) or conn)
+            return conn
 
-        event.listen(sync.pool, "connect", on_connect)
+        event.listen(sync, "do_connect", on_do_connect)
         event.listen(sync.pool, "checkout", self.kick)
         event.listen(sync, "before_cursor_execute", self.kick)
         event.listen(sync, "after_cursor_execute", self.kick)
@@ -100,19 +106,23 @@ class Watchdog:
             abort(conn)
 
     @contextlib.contextmanager
-    def armed(self, seconds: float | None = None) -> Iterator[Watchdog]:
+    def armed(self, seconds: float | None = None, *, rounds: int = 3) -> Iterator[Watchdog]:
         """Within the block, the tracked connections are aborted once `seconds` (default: timeout)
-        pass without progress. `fired` tells afterwards whether that happened."""
+        pass without progress. A pool may replace an aborted connection (pre-ping) and go on, so
+        the block as a whole ends `rounds` deadlines after it began: from then on every tracked
+        connection is aborted at once. `fired` tells afterwards whether any of it happened."""
         self.fired = False
         self._limit = self.timeout if seconds is None else seconds
         self._deadline = time.monotonic() + self._limit
+        hard = time.monotonic() + rounds * self._limit
         stop = threading.Event()
 
         def watch() -> None:
             while not stop.wait(self.POLL):
-                if time.monotonic() >= self._deadline:
+                now = time.monotonic()
+                if now >= self._deadline or now >= hard:
                     self._fire()
-                    return
+                    self.kick()  # keep watching: a replacement connection may stall too
 
         thread = threading.Thread(target=watch, daemon=True, name="neondoctor-watchdog")
         thread.start()

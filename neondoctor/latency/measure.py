@@ -320,10 +320,16 @@ def _pooled_sync(family: str, params: dict[str, Any], stages: dict[str, Stage], 
     from sqlalchemy.pool import QueuePool
 
     module: Any = __import__(family)
+
+    def creator() -> Any:  # a custom creator bypasses do_connect: track the connection here
+        conn = module.connect(**params)
+        dog.track(conn)
+        return conn
+
     engines = {}
     try:
         for key, pre_ping in (("pooled", False), ("pooled_pre_ping", True)):
-            engines[key] = create_engine(f"postgresql+{family}://", creator=lambda: module.connect(**params),
+            engines[key] = create_engine(f"postgresql+{family}://", creator=creator,
                                          poolclass=QueuePool, pool_size=1, max_overflow=0, pool_timeout=timeout,
                                          pool_pre_ping=pre_ping)
             dog.track_engine(engines[key])
@@ -354,11 +360,16 @@ def _pooled_async(params: dict[str, Any], stages: dict[str, Stage], samples: int
     from sqlalchemy import text
     from sqlalchemy.ext.asyncio import create_async_engine
 
+    async def creator() -> Any:  # a custom creator bypasses do_connect: track the connection here
+        conn = await asyncpg.connect(**params)
+        dog.track(conn)
+        return conn
+
     async def main() -> None:
         engines = {}
         try:
             for key, pre_ping in (("pooled", False), ("pooled_pre_ping", True)):
-                engines[key] = create_async_engine("postgresql+asyncpg://", async_creator=lambda: asyncpg.connect(**params),
+                engines[key] = create_async_engine("postgresql+asyncpg://", async_creator=creator,
                                                    pool_size=1, max_overflow=0, pool_timeout=timeout,
                                                    pool_pre_ping=pre_ping)
                 dog.track_engine(engines[key])
