@@ -152,7 +152,7 @@ def _url_cmd(tmp_path: Path, *args: str, block: bool = False, env: dict[str, str
     else:
         cmd = [sys.executable, "-m", "neondoctor"]
     return subprocess.run([*cmd, "url", "--json", *args], capture_output=True, text=True, timeout=120,
-                          cwd=tmp_path)
+                          cwd=tmp_path, env=full)
 
 
 URL = f"postgresql+asyncpg://app:{PW}@db.example.com/app?ssl=require&timeout=5"

@@ -1,6 +1,6 @@
 """Connection slots in use, by whom, against what the server allows; pool sizing; leak heuristic.
 
-Safe during an incident: one connection (`connect.read_only_cursor`), bounded timeouts, a READ ONLY
+Safe during an incident: one connection (`connect.read_only`, in the URL's driver), bounded timeouts, a READ ONLY
 transaction, and ONE statement per sample. If even that connection is refused because the slots
 are full, that refusal is the result (`SlotsFull`), not a crash.
 
