@@ -137,23 +137,26 @@ def test_latency_ends_when_its_backend_freezes(lab_primary: Any, freezer: Any, d
 
 
 @pytest.mark.parametrize("driver", DRIVERS)
-def test_triage_probes_end_when_their_backends_freeze(lab_primary: Any, freezer: Any, driver: str) -> None:
-    """Every probe's connection freezes as soon as it appears: each such probe is inconclusive after
-    about --timeout, the walk goes on and ends with a verdict."""
-    frozen = freezer("neondoctor")
-    frozen.start()
+def test_triage_probes_end_when_the_server_freezes(lab_primary: Any, driver: str) -> None:
+    """The whole server freezes (its postmaster stopped: TCP still accepted by the kernel, nothing
+    answered): every probe that talks to it is inconclusive after about --timeout and the walk
+    ends with a verdict. The open-connection case is covered by pool-stats, latency and sanity."""
+    postmaster = int((lab_primary.data_dir / "postmaster.pid").read_text().split()[0])
+    url = lab_primary.app_url(driver=driver, query={})
     start = time.monotonic()
-    proc = subprocess.run([sys.executable, "-m", "neondoctor", "triage", "--json", "--timeout", str(TIMEOUT),
-                           "FATAL: sorry, too many clients already"], capture_output=True, text=True, timeout=120,
-                          env=_env(lab_primary.app_url(driver=driver, query={})))
+    os.kill(postmaster, signal.SIGSTOP)
+    try:
+        proc = subprocess.run([sys.executable, "-m", "neondoctor", "triage", "--json", "--timeout", str(TIMEOUT),
+                               "FATAL: sorry, too many clients already"], capture_output=True, text=True,
+                              timeout=120, env=_env(url))
+    finally:
+        os.kill(postmaster, signal.SIGCONT)
     elapsed = time.monotonic() - start
-    assert frozen.stopped, proc.stdout + proc.stderr
     assert proc.returncode in (0, EXIT_FINDINGS), proc.stdout + proc.stderr
     import json
 
     steps = json.loads(proc.stdout)["steps"]
-    connecting = [s for s in steps if s["status"] == "inconclusive"]
-    assert connecting, steps
+    assert [s for s in steps if s["status"] == "inconclusive" and s["probe"] == "slots"], steps
     assert all(s["duration_ms"] < (TIMEOUT + SLACK) * 1000 for s in steps), steps
     assert elapsed < len(steps) * (TIMEOUT + SLACK) + 5
 
@@ -203,11 +206,13 @@ def test_sanity_fails_in_time_when_every_connection_freezes(lab_primary: Any, fr
     report = run_sanity(lab_primary.app_url(driver=driver, query={}), timeout=TIMEOUT, after_step=after)
     elapsed = time.monotonic() - times["stopped"]
     frozen.thaw()
-    assert report.failed_step is not None and report.failed_step.name in ("schema", "tables", "round_trip"), \
-        report.to_json()
-    assert "stopped answering" in (report.failed_step.error or ""), report.failed_step.error
+    assert report.failed_step is not None and report.failed_step.name != "health", report.to_json()
+    if report.failed_step.name == "restart":  # the fresh process's own watchdog closed its connection
+        assert "server closed the connection" in (report.failed_step.error or ""), report.failed_step.error
+    else:
+        assert "stopped answering" in (report.failed_step.error or ""), report.failed_step.error
     assert elapsed < 4 * (TIMEOUT + 1) + SLACK, elapsed
-    if report.failed_step.name != "round_trip":
+    if report.failed_step.name in ("schema", "tables"):
         assert report.cleanup == ""  # nothing was written
         return
     # A COMMIT already sent to the frozen backend is applied when it resumes, after this run's
