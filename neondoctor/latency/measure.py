@@ -18,13 +18,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from neondoctor import drivers
-from neondoctor.connect import APPLICATION_NAME, Session, Stalled, Unreachable, unreachable
+from neondoctor.connect import Session, Unreachable, unreachable
 from neondoctor.errors import ConfigError, NeondoctorError
+from neondoctor.latency.pooled import measure_pooled
 from neondoctor.netcheck import ask_ssl, resolve
 from neondoctor.redaction import redact
 from neondoctor.url import ParsedUrl
-from neondoctor.watchdog import Watchdog
 
 DEFAULT_ROUNDS = 5
 DEFAULT_TIMEOUT = 5.0  # seconds per step, like libpq's connect_timeout
@@ -250,7 +249,9 @@ def measure(parsed: ParsedUrl, *, rounds: int = DEFAULT_ROUNDS, timeout: float =
                 sock.close()
         _connect_round(parsed, stages, timeout)
 
-    _pooled(parsed, driver, stages, rounds * POOLED_SAMPLES_PER_ROUND, timeout)
+    samples = measure_pooled(parsed, driver, rounds * POOLED_SAMPLES_PER_ROUND, timeout)
+    for key, values in samples.items():
+        stages[key].samples.extend(values)
 
     if unix:
         for key in ("dns", "tcp", "tls"):
@@ -265,7 +266,7 @@ def measure(parsed: ParsedUrl, *, rounds: int = DEFAULT_ROUNDS, timeout: float =
     return report
 
 
-def _driver_error(exc: BaseException) -> NeondoctorError:
+def driver_error(exc: BaseException) -> NeondoctorError:
     if isinstance(exc, NeondoctorError):
         return exc
     if type(exc).__name__ == "ProgrammingError":  # invalid DSN option: the URL's fault
@@ -286,116 +287,12 @@ def _connect_round(parsed: ParsedUrl, stages: dict[str, Stage], timeout: float) 
         session.close()
         total = _ms(start)
     except Exception as exc:
-        raise _driver_error(exc) from None
+        raise driver_error(exc) from None
     finally:
         session.close()
     stages["connect"].samples.append(connected)
     stages["first_query"].samples.append(first)
     stages["new_connection"].samples.append(total)
-
-
-def _pooled(parsed: ParsedUrl, driver: drivers.Driver, stages: dict[str, Stage], samples: int,
-            timeout: float) -> None:
-    """checkout + SELECT 1 + checkin through the driver's SQLAlchemy pool, without and with pool_pre_ping.
-
-    The engines get their connections from `creator` with the bounded settings of neondoctor.connect;
-    every sample runs under the watchdog, so a server that freezes mid-way ends the measurement."""
-    params = drivers.connect_params(parsed, driver.family, timeout=timeout, application_name=APPLICATION_NAME)
-    dog = Watchdog(timeout)
-    try:
-        if driver.family == "asyncpg":
-            _pooled_async(params, stages, samples, timeout, dog)
-        else:
-            _pooled_sync(driver.family, params, stages, samples, timeout, dog)
-    except Exception as exc:
-        if dog.fired:
-            raise Stalled(f"the server stopped answering during a pooled checkout: no reply within {timeout:g} s; "
-                          "neondoctor closed the connection") from None
-        raise _driver_error(getattr(exc, "orig", None) or exc) from None
-
-
-def _pooled_sync(family: str, params: dict[str, Any], stages: dict[str, Stage], samples: int, timeout: float,
-                 dog: Watchdog) -> None:
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.pool import QueuePool
-
-    module: Any = __import__(family)
-
-    def creator() -> Any:  # a custom creator bypasses do_connect: track the connection here
-        conn = module.connect(**params)
-        dog.track(conn)
-        return conn
-
-    engines = {}
-    try:
-        for key, pre_ping in (("pooled", False), ("pooled_pre_ping", True)):
-            engines[key] = create_engine(f"postgresql+{family}://", creator=creator,
-                                         poolclass=QueuePool, pool_size=1, max_overflow=0, pool_timeout=timeout,
-                                         pool_pre_ping=pre_ping)
-            dog.track_engine(engines[key])
-        query = text("SELECT 1")
-        for engine in engines.values():
-            for _ in range(3):  # the first checkout opens the connection; code paths warm up: not timed
-                with dog.armed(), engine.connect() as conn:
-                    conn.execute(query)
-        # Interleaved, so that machine noise hits both variants alike.
-        for _ in range(samples):
-            for key, engine in engines.items():
-                with dog.armed():
-                    start = time.perf_counter()
-                    with engine.connect() as conn:
-                        conn.execute(query)
-                    stages[key].samples.append(_ms(start))
-    finally:
-        for engine in engines.values():
-            engine.dispose()
-
-
-def _pooled_async(params: dict[str, Any], stages: dict[str, Stage], samples: int, timeout: float,
-                  dog: Watchdog) -> None:
-    """The same through SQLAlchemy's asyncio engine (AsyncAdaptedQueuePool), on a private event loop."""
-    import asyncio
-
-    import asyncpg
-    from sqlalchemy import text
-    from sqlalchemy.ext.asyncio import create_async_engine
-
-    async def creator() -> Any:  # a custom creator bypasses do_connect: track the connection here
-        conn = await asyncpg.connect(**params)
-        dog.track(conn)
-        return conn
-
-    async def main() -> None:
-        engines = {}
-        try:
-            for key, pre_ping in (("pooled", False), ("pooled_pre_ping", True)):
-                engines[key] = create_async_engine("postgresql+asyncpg://", async_creator=creator,
-                                                   pool_size=1, max_overflow=0, pool_timeout=timeout,
-                                                   pool_pre_ping=pre_ping)
-                dog.track_engine(engines[key])
-            query = text("SELECT 1")
-            for engine in engines.values():
-                for _ in range(3):
-                    with dog.armed():
-                        async with engine.connect() as conn:
-                            await conn.execute(query)
-            for _ in range(samples):
-                for key, engine in engines.items():
-                    with dog.armed():
-                        start = time.perf_counter()
-                        async with engine.connect() as conn:
-                            await conn.execute(query)
-                        stages[key].samples.append(_ms(start))
-        finally:
-            for engine in engines.values():
-                await engine.dispose()
-
-    loop = asyncio.new_event_loop()
-    loop.set_exception_handler(lambda loop, context: None)  # futures of a connection the watchdog closed
-    try:
-        loop.run_until_complete(main())
-    finally:
-        loop.close()
 
 
 def _derive_auth(stages: dict[str, Stage]) -> None:
