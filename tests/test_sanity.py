@@ -490,10 +490,16 @@ def test_benchmark_reference_script_runs(tmp_path: Path) -> None:
 def test_engine_bounds_every_transaction(lab_primary: LabCluster) -> None:
     from sqlalchemy import text
 
+    from neondoctor import drivers
     from neondoctor.sanity.sequence import make_engine, resolve_target
+    from neondoctor.url import parse_url
 
-    target = resolve_target(lab_primary.app_url(driver=None, query={"connect_timeout": "30"}))
-    assert target.url.drivername == "postgresql+psycopg2"
+    # A bare postgresql:// follows the installed SQLAlchemy's default (psycopg 3 from 2.1), and says so.
+    bare_url = lab_primary.app_url(driver=None, query={})
+    bare = resolve_target(bare_url)
+    assert bare.url.drivername == f"postgresql+{drivers.choose(parse_url(bare_url)).name}"
+    assert "no +driver in the URL" in bare.driver_reason
+    target = resolve_target(lab_primary.app_url(driver="psycopg2", query={"connect_timeout": "30"}))
     engine = make_engine(target, timeout=3)
     try:
         with engine.connect() as conn:

@@ -1,34 +1,25 @@
 """The connection-string audit: what each part of a DATABASE_URL controls, and what is wrong with it.
 
-Pure inspection: no connection is made and no driver is imported (only looked up with
-`importlib.util.find_spec`), except psycopg2 itself, read lazily for its bundled libpq version.
+Pure inspection: no connection is made. Drivers are judged in the app's environment
+(`neondoctor.appenv`: --python, VIRTUAL_ENV, ./.venv, or neondoctor's own interpreter); driver
+facts come from `neondoctor.drivers`.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from neondoctor import drivers
+from neondoctor.appenv import AppEnv, own_env
 from neondoctor.audit import password_strength
+from neondoctor.drivers import libpq_text as _libpq_text
 from neondoctor.findings import Finding, sort_findings
 from neondoctor.redaction import MASK
 from neondoctor.url import LIBPQ_PARAMS, ParsedUrl
 
-# SQLAlchemy driver name -> the module it imports.
-DRIVER_MODULES = {
-    "psycopg2": "psycopg2",
-    "psycopg2cffi": "psycopg2cffi",
-    "psycopg": "psycopg",
-    "psycopg_async": "psycopg",
-    "asyncpg": "asyncpg",
-    "pg8000": "pg8000",
-}
 WEAK_SSLMODES = ("disable", "allow", "prefer")
-# SQLAlchemy's asyncpg dialect hands every query parameter to asyncpg.connect() as a keyword.
-ASYNCPG_OK_PARAMS = frozenset(["host", "port", "ssl", "prepared_statement_cache_size",
-                               "prepared_statement_name_func", "timeout", "command_timeout"])
 _UNENCODED = re.compile(r"[@/:#?\s\[\]]|%(?![0-9A-Fa-f]{2})")
 
 PART_HELP = {
@@ -69,6 +60,8 @@ class UrlAudit:
     effective_driver: str | None  # the driver SQLAlchemy would load
     parts: list[Part] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
+    driver_reason: str = ""  # why that driver (named in the URL, or SQLAlchemy's default)
+    env: AppEnv | None = None  # the environment the driver was checked in
 
     def to_json(self) -> dict[str, Any]:
         u = self.url
@@ -77,6 +70,8 @@ class UrlAudit:
             "dialect": u.dialect,
             "driver": u.driver,
             "effective_driver": self.effective_driver,
+            "driver_reason": self.driver_reason,
+            "environment": self.env.to_json() if self.env else None,
             "username": u.username,
             "password": MASK if u.password is not None else None,
             "host": u.host,
@@ -88,49 +83,37 @@ class UrlAudit:
         }
 
 
-def sqlalchemy_default_driver() -> tuple[str, str | None]:
-    """(driver a bare postgresql:// gets, installed SQLAlchemy version or None)."""
-    try:
-        import sqlalchemy
-        from sqlalchemy.engine import make_url
-    except ImportError:
-        return "psycopg2", None
-    # get_dialect() resolves the dialect class without importing the DBAPI module.
-    return str(make_url("postgresql://").get_dialect().driver), sqlalchemy.__version__
-
-
 def driver_installed(driver: str) -> bool:
-    module = DRIVER_MODULES.get(driver, driver)
-    try:
-        return importlib.util.find_spec(module) is not None
-    except (ImportError, ValueError):
-        return False
-
-
-def psycopg2_libpq_version() -> int | None:
-    """libpq bundled with psycopg2 (e.g. 170011), or None when psycopg2 is not installed."""
-    if not driver_installed("psycopg2"):
-        return None
-    try:
-        import psycopg2
-    except ImportError:
-        return None
-    return int(getattr(psycopg2, "__libpq_version__", 0)) or None
+    """The driver's module is importable in neondoctor's own environment."""
+    return drivers.installed(driver)
 
 
 def audit_url(url: ParsedUrl, *, libpq_version: int | None = None,
-              default_driver: tuple[str, str | None] | None = None) -> UrlAudit:
-    """Audit a parsed URL. `libpq_version`/`default_driver` override what is read from this machine."""
-    sa_default, sa_version = default_driver or sqlalchemy_default_driver()
-    driver = url.driver or sa_default
-    audit = UrlAudit(url=url, effective_driver=driver, parts=_parts(url, driver))
-    if driver in ("psycopg2", "psycopg2cffi") and libpq_version is None:
-        libpq_version = psycopg2_libpq_version()
+              default_driver: tuple[str, str | None] | None = None, env: AppEnv | None = None) -> UrlAudit:
+    """Audit a parsed URL against the app's environment `env` (default: neondoctor's own).
+    `libpq_version`/`default_driver` (driver, SQLAlchemy version) override what `env` says."""
+    env = env or own_env()
+    where = "neondoctor's environment" if env.own else f"the app's environment, {env.python}"
+    if default_driver is not None:
+        choice = drivers.Choice(url.driver or default_driver[0],
+                                f"+{url.driver} in the URL" if url.driver else
+                                f"no +driver in the URL: SQLAlchemy {default_driver[1]} picks {default_driver[0]}",
+                                bool(url.driver))
+        sa_version = default_driver[1]
+    else:
+        # neondoctor's own SQLAlchemy is read here; another interpreter's comes from its probe ("" = none).
+        choice = drivers.choose(url, None if env.own else (env.sqlalchemy_version or ""), where=where)
+        sa_version = env.sqlalchemy_version if not env.own else drivers.sqlalchemy_version()
+    driver = choice.name
+    audit = UrlAudit(url=url, effective_driver=driver, parts=_parts(url, driver), driver_reason=choice.reason,
+                     env=env)
+    if libpq_version is None:
+        libpq_version = env.libpq_for(driver)
     checks = (_scheme, _driver, _password, password_strength.check, _tls, _verify, _channel_binding, _neon, _pooler,
               _asyncpg, _timeout, _hosts)
     found: list[Finding] = []
     for check in checks:
-        found.extend(check(url, driver, sa_version, libpq_version))
+        found.extend(check(url, driver, sa_version, libpq_version, env))
     audit.findings = sort_findings(found)
     return audit
 
@@ -152,7 +135,12 @@ def _parts(url: ParsedUrl, driver: str) -> list[Part]:
     return parts
 
 
-def _scheme(url: ParsedUrl, driver: str, sa_version: str | None, _libpq: int | None) -> list[Finding]:
+def _links_libpq(driver: str) -> bool:
+    known = drivers.get(driver)
+    return driver == "psycopg2cffi" or bool(known and known.libpq)
+
+
+def _scheme(url: ParsedUrl, *_: Any) -> list[Finding]:
     if url.dialect == "postgres":
         return [Finding("url.postgres-scheme", "critical",
                         "scheme postgres:// is rejected by SQLAlchemy 1.4+ (NoSuchModuleError: Can't load plugin: "
@@ -160,20 +148,27 @@ def _scheme(url: ParsedUrl, driver: str, sa_version: str | None, _libpq: int | N
     return []
 
 
-def _driver(url: ParsedUrl, driver: str, sa_version: str | None, _libpq: int | None) -> list[Finding]:
+def _driver(url: ParsedUrl, driver: str, sa_version: str | None, _libpq: int | None, env: AppEnv) -> list[Finding]:
     out: list[Finding] = []
-    installed = driver_installed(driver)
+    installed = env.has_driver(driver)
+    where = "this environment" if env.own else f"the app's environment ({env.describe()})"
+    known = drivers.get(driver)
     if url.driver is None and url.dialect == "postgresql":
-        version = f"SQLAlchemy {sa_version}" if sa_version else "SQLAlchemy (not installed here)"
-        msg = (f"no +driver in the URL: {version} picks {driver} "
+        version = f"SQLAlchemy {sa_version}" if sa_version else "SQLAlchemy (not installed there)"
+        msg = (f"no +driver in the URL: {version} in {where} picks {driver} "
                f"({'installed' if installed else 'NOT installed'}); SQLAlchemy 2.0 picks psycopg2 but 2.1 picks "
                "psycopg 3, so an upgrade silently changes the driver: name it, e.g. postgresql+psycopg2://")
         out.append(Finding("url.no-driver", "info" if installed else "critical", msg))
     elif not installed:
-        module = DRIVER_MODULES.get(driver, driver)
+        module = known.module if known else driver
+        package = f" (pip install {known.package})" if known else ""
         out.append(Finding("url.driver-missing", "critical",
-                           f"driver {driver} (module {module}) is not installed in this environment: "
-                           f"the app fails with ModuleNotFoundError: No module named '{module}'"))
+                           f"driver {driver} (module {module}) is not installed in {where}: "
+                           f"the app fails with ModuleNotFoundError: No module named '{module}'{package}"))
+    if installed and known and known.is_async and not env.modules.get("greenlet", True):
+        out.append(Finding("url.greenlet-missing", "critical",
+                           f"{driver} is async: SQLAlchemy's asyncio extension needs greenlet, missing in {where} "
+                           "(pip install 'sqlalchemy[asyncio]')"))
     return out
 
 
@@ -237,7 +232,7 @@ def _hosts(url: ParsedUrl, *_: Any) -> list[Finding]:
                     f"neondoctor's own probes use the first, {url.host}")]
 
 
-def _channel_binding(url: ParsedUrl, driver: str, _sa: str | None, libpq: int | None) -> list[Finding]:
+def _channel_binding(url: ParsedUrl, driver: str, _sa: str | None, libpq: int | None, *_: Any) -> list[Finding]:
     cb = url.query.get("channel_binding")
     if cb != "require" or driver == "asyncpg":  # asyncpg's own finding covers it
         return []
@@ -246,14 +241,14 @@ def _channel_binding(url: ParsedUrl, driver: str, _sa: str | None, libpq: int | 
         out.append(Finding("url.channel-binding-no-tls", "critical" if url.query.get("sslmode") == "disable" else "warn",
                            "channel_binding=require needs TLS: without it libpq fails with "
                            "'channel binding required, but SSL not in use'"))
-    if driver in ("psycopg2", "psycopg2cffi") and libpq is not None and libpq < 130000:
+    if _links_libpq(driver) and libpq is not None and libpq < 130000:
         out.append(Finding("url.channel-binding-old-libpq", "critical",
-                           f"channel_binding needs libpq 13+, psycopg2 here bundles libpq {_libpq_text(libpq)}: "
-                           "upgrade psycopg2(-binary) or drop channel_binding"))
+                           f"channel_binding needs libpq 13+, {driver} links libpq {_libpq_text(libpq)}: "
+                           f"upgrade {driver} or drop channel_binding"))
     return out
 
 
-def _neon(url: ParsedUrl, driver: str, _sa: str | None, libpq: int | None) -> list[Finding]:
+def _neon(url: ParsedUrl, driver: str, _sa: str | None, libpq: int | None, *_: Any) -> list[Finding]:
     if not url.is_neon:
         return []
     out: list[Finding] = []
@@ -262,9 +257,9 @@ def _neon(url: ParsedUrl, driver: str, _sa: str | None, libpq: int | None) -> li
         out.append(Finding("url.neon-direct", "info",
                            "direct Neon endpoint: every connection is a server backend counted against "
                            "max_connections; for many app processes use the -pooler host, keep direct for migrations"))
-    if driver in ("psycopg2", "psycopg2cffi") and libpq is not None and libpq < 140000 and "endpoint" not in options:
+    if _links_libpq(driver) and libpq is not None and libpq < 140000 and "endpoint" not in options:
         out.append(Finding("url.neon-sni", "critical",
-                           f"psycopg2 here bundles libpq {_libpq_text(libpq)}, which sends no SNI: Neon answers "
+                           f"{driver} links libpq {_libpq_text(libpq)}, which sends no SNI: Neon answers "
                            "'The endpoint ID is not specified'; upgrade to libpq 14+ or add options=endpoint%3D<ep-id>"))
     return out
 
@@ -296,7 +291,7 @@ def _pooler(url: ParsedUrl, driver: str, *_: Any) -> list[Finding]:
 def _asyncpg(url: ParsedUrl, driver: str, *_: Any) -> list[Finding]:
     if driver != "asyncpg":
         return []
-    bad = [k for k in url.query if k not in ASYNCPG_OK_PARAMS]
+    bad = drivers.asyncpg_rejected(url.query)
     if not bad:
         return []
     hint = "ssl=require in the URL" if "sslmode" in bad else "connect_args"
@@ -319,9 +314,3 @@ def _timeout(url: ParsedUrl, driver: str, *_: Any) -> list[Finding]:
         return [Finding("url.connect-timeout-missing", severity,
                         f"{what} forever for an unreachable host; add connect_timeout=10 (or connect_args)")]
     return []
-
-
-def _libpq_text(version: int) -> str:
-    if version >= 100000:  # 10+: major * 10000 + minor
-        return f"{version // 10000}.{version % 10000}"
-    return f"{version // 10000}.{version // 100 % 100}.{version % 100}"

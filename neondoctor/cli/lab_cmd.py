@@ -235,8 +235,10 @@ def versions(as_json: bool) -> None:
 @lab.command()
 @click.option("--pg-version", type=int, default=None, help="PostgreSQL major version (see `lab versions`).")
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON (one triage result per fault).")
+@click.option("--driver", type=click.Choice(["psycopg2", "psycopg", "psycopg_async", "asyncpg"]), default="psycopg2",
+              show_default=True, help="The driver the app side uses to reproduce the faults (and neondoctor probes with).")
 @common_options
-def demo(pg_version: int | None, as_json: bool) -> None:
+def demo(pg_version: int | None, as_json: bool, driver: str) -> None:
     """Reproduce each runbook's fault for real on a throwaway PostgreSQL and triage it live.
 
     Exit 0 when every fault was triaged to its expected confirmed cause, 1 otherwise.
@@ -254,7 +256,7 @@ def demo(pg_version: int | None, as_json: bool) -> None:
     colour = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
     start = time.monotonic()
     shown: list[Any] = []
-    total = scenario_count()
+    total = scenario_count(driver)
 
     def started(cluster: Any) -> None:
         if not as_json:
@@ -268,6 +270,12 @@ def demo(pg_version: int | None, as_json: bool) -> None:
         if not as_json:
             click.echo(demo_result_text(len(shown), total, item, colour=colour) + "\n", color=colour)
 
+    from neondoctor import drivers
+    from neondoctor.errors import ConfigError
+
+    if not drivers.installed(driver):
+        raise ConfigError(f"--driver {driver}: not installed in neondoctor's environment "
+                          f"(pip install {drivers.DRIVERS[driver].package})")
     skipped: list[Any] = []
 
     def skip(item: Any) -> None:
@@ -275,7 +283,7 @@ def demo(pg_version: int | None, as_json: bool) -> None:
         if not as_json:
             click.echo(f"skipped: {item.title}: {item.reason}\n")
 
-    results = run_demo(find_install(pg_version), on_start=started, on_result=show, on_skip=skip)
+    results = run_demo(find_install(pg_version), on_start=started, on_result=show, on_skip=skip, driver=driver)
     if as_json:
         click.echo(json.dumps([{"fault": r.title, "expected_runbook": r.runbook_id, "expected_step": r.expected_step,
                                 "ok": r.ok, "error": r.error, "triage": to_json(r.result)} for r in results]

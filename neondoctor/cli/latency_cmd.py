@@ -46,7 +46,8 @@ def latency(rounds: int, timeout: float, as_json: bool) -> None:
 
 
 def render_text(report: Any) -> str:
-    lines = [f"latency of {report.target} ({report.rounds} rounds; TLS: {report.tls})", ""]
+    lines = [f"latency of {report.target} ({report.rounds} rounds; TLS: {report.tls})",
+             f"driver: {report.driver} ({report.driver_reason})", ""]
     lines.append(f"  {'stage':<28} {'median':>10} {'p10':>10} {'p90':>10}  n")
     for stage in report.stages.values():
         if stage.samples:

@@ -78,10 +78,13 @@ def _ask(step: Any) -> bool:
                    "for a Neon -pooler host, the same host without -pooler).")
 @click.option("--log", "log_path", metavar="PATH",
               help="Scan a whole log (any size, gzip too, - for stdin) for every known incident.")
+@click.option("--python", "python", metavar="PATH", default=None,
+              help="The app's interpreter, whose drivers the driver probe checks (default: VIRTUAL_ENV, ./.venv, "
+                   "else neondoctor's own).")
 @common_options
 def triage(text: str | None, file: str | None, as_json: bool, no_probes: bool, ruled_out: tuple[str, ...],
            engine_ref: str | None, runbooks_dirs: tuple[str, ...], timeout: int, direct_url: str | None,
-           log_path: str | None) -> None:
+           log_path: str | None, python: str | None) -> None:
     """Match a pasted error (TEXT, --file, or stdin) to a runbook and verify its causes in order.
 
     With no TEXT on a terminal, it asks for the paste: paste the error as it is (no quoting), then
@@ -108,7 +111,7 @@ def triage(text: str | None, file: str | None, as_json: bool, no_probes: bool, r
         raise ConfigError("the pasted error is empty")
     books = load_runbooks(list(runbooks_dirs))
     options = TriageOptions(probes=not no_probes, ruled_out=ruled_out, engine_ref=engine_ref,
-                            env_file=state().env_file, timeout=timeout, direct_url=direct_url)
+                            env_file=state().env_file, timeout=timeout, direct_url=direct_url, python=python)
     result = run_triage(paste, books, options, ask=_ask if interactive else None)
     if as_json:
         click.echo(json.dumps(to_json(result), indent=2, ensure_ascii=False))

@@ -16,16 +16,22 @@ MARKS = {"ok": "✓", "info": "i", "warn": "!", "critical": "✗"}
 @click.command()
 @click.argument("database_url", required=False, metavar="[URL]")
 @click.option("--json", "as_json", is_flag=True, help="Print the parts and findings as JSON.")
+@click.option("--python", "python", metavar="PATH", default=None,
+              help="The app's interpreter (or virtualenv): its drivers, libpq and SQLAlchemy are checked "
+                   "(default: VIRTUAL_ENV, then ./.venv, else neondoctor's own).")
 @common_options
-def url(database_url: str | None, as_json: bool) -> None:
+def url(database_url: str | None, as_json: bool, python: str | None) -> None:
     """Audit a connection string: each part, what it controls, and what is wrong with it.
 
-    URL defaults to DATABASE_URL (environment or .env). Nothing is connected to.
+    URL defaults to DATABASE_URL (environment or .env). Nothing is connected to. The driver is
+    checked in the app's interpreter: --python, else VIRTUAL_ENV, else ./.venv, else neondoctor's own
+    (a small bounded script run there); the output says which.
     Exit 0 when there is nothing worse than info, 1 on any warning or critical finding,
     2 when the URL cannot be parsed.
 
     Example: neondoctor url 'postgresql+psycopg2://app:<password>@db.example.com/app?sslmode=require'
     """
+    from neondoctor.appenv import app_env
     from neondoctor.audit.url_audit import audit_url
     from neondoctor.settings import register_url_secret
     from neondoctor.url import parse_url
@@ -34,7 +40,8 @@ def url(database_url: str | None, as_json: bool) -> None:
         database_url = state().database_url().url
     else:
         register_url_secret(database_url)
-    report = audit_url(parse_url(database_url))
+    parsed = parse_url(database_url)
+    report = audit_url(parsed, env=app_env(python))
     if as_json:
         click.echo(json.dumps(report.to_json(), indent=2))
     else:
@@ -44,7 +51,11 @@ def url(database_url: str | None, as_json: bool) -> None:
 
 
 def render_text(report: Any) -> str:
-    lines = [f"URL: {report.url.masked()}", ""]
+    lines = [f"URL: {report.url.masked()}"]
+    if report.env is not None:
+        lines.append(f"Environment checked: {report.env.describe()}")
+    lines.append(f"Driver: {report.effective_driver} ({report.driver_reason})")
+    lines.append("")
     width = max(len(p.name) for p in report.parts)
     vwidth = min(40, max(len(str(p.value if p.value is not None else "-")) for p in report.parts))
     for part in report.parts:

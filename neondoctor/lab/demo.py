@@ -3,6 +3,13 @@ error the driver really raised, and triage it live to its confirmed cause.
 
 One small cluster serves every scenario (max_connections=8, 3 reserved for superusers), so the
 whole demo takes seconds. Each scenario restores what it broke before the next one starts.
+
+The faults are reproduced in a chosen driver (psycopg2, psycopg, psycopg_async, asyncpg): an async
+driver runs SQLAlchemy's sync API inside a greenlet on a private event loop (`_App`), which is idle
+while triage runs, so the probes may open event loops of their own. The end-to-end tests
+parametrize over the same `scenarios()` (one list of faults, two consumers). The pooler's faults
+(neondoctor.lab.demo_pooler) run through the lab's PgBouncer when there is one, and are reported as
+skipped, with the reason, when there is not.
 """
 
 from __future__ import annotations
@@ -17,7 +24,6 @@ from typing import Any
 
 from neondoctor.lab import demo_pooler
 from neondoctor.lab.cluster import APP_DATABASE, APP_USER, LabCluster, LabSpec, PgInstall, free_port, temporary_cluster
-from neondoctor.lab.demo_pooler import error_of
 from neondoctor.triage.runbook import Runbook, load_runbooks
 from neondoctor.triage.walk import TriageOptions, TriageResult, triage
 
@@ -29,6 +35,19 @@ from sqlalchemy import create_engine
 
 engine = create_engine(os.environ["DATABASE_URL"], pool_size=5, max_overflow=10)
 '''
+DEMO_DRIVERS = ("psycopg2", "psycopg", "psycopg_async", "asyncpg")
+
+
+def app_source(driver: str) -> str:
+    """The app module of the demo, sync or async like the driver."""
+    from neondoctor import drivers
+
+    known = drivers.get(driver)
+    if not (known and known.is_async):
+        return APP_SOURCE
+    return APP_SOURCE.replace("from sqlalchemy import create_engine",
+                              "from sqlalchemy.ext.asyncio import create_async_engine").replace(
+        "engine = create_engine(", "engine = create_async_engine(")
 
 
 @dataclass(frozen=True)
@@ -54,70 +73,133 @@ class DemoSkip:
 
 
 @dataclass(frozen=True)
-class _Scenario:
+class Scenario:
+    """One fault: how to build the broken URL, how to reproduce it, which runbook step it confirms."""
+
     runbook_id: str
     expected_step: str
     title: str
     url: Callable[[LabCluster], str]
     fault: Callable[[LabCluster, str], Any]  # reproduce; returns a context manager held during triage
+    key: str = ""  # a short name, for test ids
     pooled: bool = False  # goes through the lab's PgBouncer; triage gets the direct URL too
 
 
-_error_of = error_of
+class _App:
+    """The app's side of a scenario in its driver; for an async one, SQLAlchemy's sync API runs inside
+    a greenlet on a private event loop (what AsyncEngine.run_sync does)."""
+
+    def __init__(self, driver: str) -> None:
+        from neondoctor import drivers
+
+        known = drivers.get(driver)
+        self.is_async = bool(known and known.is_async)
+        self.asyncpg = driver == "asyncpg"
+        self._loop: Any = None
+
+    def engine(self, url: str, **kwargs: Any) -> Any:
+        from sqlalchemy import create_engine
+        from sqlalchemy.ext.asyncio import create_async_engine
+
+        if self.asyncpg:  # libpq's connect_timeout is not an asyncpg parameter
+            kwargs.setdefault("connect_args", {"timeout": 5})
+        return create_async_engine(url, **kwargs).sync_engine if self.is_async else create_engine(url, **kwargs)
+
+    def run(self, fn: Callable[[], Any]) -> Any:
+        if not self.is_async:
+            return fn()
+        import asyncio
+
+        from sqlalchemy.util import greenlet_spawn
+
+        if self._loop is None:
+            self._loop = asyncio.new_event_loop()
+            self._loop.set_exception_handler(lambda loop, context: None)
+        return self._loop.run_until_complete(greenlet_spawn(fn))
+
+    def close(self) -> None:
+        if self._loop is not None:
+            self._loop.close()
+            self._loop = None
 
 
-def _connect_app(url: str, **engine_kwargs: Any) -> None:
-    from sqlalchemy import create_engine, text
-
-    engine = create_engine(url, **engine_kwargs)
+@contextlib.contextmanager
+def _app(driver: str) -> Iterator[_App]:
+    app = _App(driver)
     try:
-        with engine.connect() as conn:
-            conn.execute(text("SELECT 1"))
+        yield app
     finally:
-        engine.dispose()
+        app.close()
 
 
-@contextlib.contextmanager
-def _simple(url: str, **engine_kwargs: Any) -> Iterator[str]:
-    try:
-        _connect_app(url, **engine_kwargs)
-    except Exception as exc:
-        yield _error_of(exc)
-        return
-    raise RuntimeError("the fault did not reproduce")
+def _error_of(exc: BaseException) -> str:
+    module = type(exc).__module__
+    name = type(exc).__qualname__ if module == "builtins" else f"{module}.{type(exc).__qualname__}"
+    return f"{name}: {exc}".strip()
 
 
-@contextlib.contextmanager
-def _stale(cluster: LabCluster, url: str) -> Iterator[str]:
-    from sqlalchemy import create_engine, text
+def _connect_app(app: _App, url: str, **engine_kwargs: Any) -> None:
+    from sqlalchemy import text
 
-    engine = create_engine(url, pool_size=5)  # no pool_pre_ping, like the app's module
-    try:
-        with engine.connect() as conn:
-            pid = conn.execute(text("SELECT pg_backend_pid()")).scalar()
-        cluster.execute("SELECT pg_terminate_backend(%s)", (pid,))  # the server drops the idle connection
-        time.sleep(0.1)
+    def connect() -> None:
+        engine = app.engine(url, **engine_kwargs)
         try:
             with engine.connect() as conn:
                 conn.execute(text("SELECT 1"))
+        finally:
+            engine.dispose()
+    app.run(connect)
+
+
+@contextlib.contextmanager
+def _simple(url: str, driver: str = "psycopg2", **engine_kwargs: Any) -> Iterator[str]:
+    with _app(driver) as app:
+        try:
+            _connect_app(app, url, **engine_kwargs)
         except Exception as exc:
             yield _error_of(exc)
             return
-    finally:
-        engine.dispose()
     raise RuntimeError("the fault did not reproduce")
 
 
 @contextlib.contextmanager
-def _slots(cluster: LabCluster, url: str) -> Iterator[str]:
+def _stale(cluster: LabCluster, url: str, driver: str = "psycopg2") -> Iterator[str]:
+    from sqlalchemy import text
+
+    with _app(driver) as app:
+        engine = app.engine(url, pool_size=5)  # no pool_pre_ping, like the app's module
+
+        def pid() -> Any:
+            with engine.connect() as conn:
+                return conn.execute(text("SELECT pg_backend_pid()")).scalar()
+
+        def reuse() -> None:
+            with engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+        try:
+            cluster.execute("SELECT pg_terminate_backend(%s)", (app.run(pid),))  # the server drops it
+            time.sleep(0.1)
+            try:
+                app.run(reuse)
+            except Exception as exc:
+                yield _error_of(exc)
+                return
+        finally:
+            app.run(engine.dispose)
+    raise RuntimeError("the fault did not reproduce")
+
+
+@contextlib.contextmanager
+def _slots(cluster: LabCluster, url: str, driver: str = "psycopg2") -> Iterator[str]:
     available = DEMO_SPEC.max_connections - DEMO_SPEC.superuser_reserved_connections
     held = [cluster.connect(user=APP_USER, database=APP_DATABASE) for _ in range(available)]
     try:
-        try:
-            _connect_app(url)
-        except Exception as exc:
-            yield _error_of(exc)
-            return
+        with _app(driver) as app:
+            try:
+                _connect_app(app, url)
+            except Exception as exc:
+                yield _error_of(exc)
+                return
     finally:
         for conn in held:
             conn.close()
@@ -125,22 +207,30 @@ def _slots(cluster: LabCluster, url: str) -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def _leak(url: str) -> Iterator[str]:
-    from sqlalchemy import create_engine, text
+def _leak(url: str, driver: str = "psycopg2") -> Iterator[str]:
+    from sqlalchemy import text
 
-    engine = create_engine(url, pool_size=1, max_overflow=0, pool_timeout=1)
-    leaked = engine.connect()
-    leaked.execute(text("SELECT 1"))  # checked out inside a transaction and never returned
-    try:
-        try:
+    with _app(driver) as app:
+        engine = app.engine(url, pool_size=1, max_overflow=0, pool_timeout=1)
+
+        def leak() -> Any:
+            leaked = engine.connect()
+            leaked.execute(text("SELECT 1"))  # checked out inside a transaction and never returned
+            return leaked
+
+        def second() -> None:
             with engine.connect():
                 pass
-        except Exception as exc:
-            yield _error_of(exc)
-            return
-    finally:
-        leaked.close()
-        engine.dispose()
+        leaked = app.run(leak)
+        try:
+            try:
+                app.run(second)
+            except Exception as exc:
+                yield _error_of(exc)  # the leaked session stays idle in transaction during triage
+                return
+        finally:
+            app.run(leaked.close)
+            app.run(engine.dispose)
     raise RuntimeError("the fault did not reproduce")
 
 
@@ -150,51 +240,64 @@ def _missing_driver() -> str | None:
     return next((d for d in ("asyncpg", "pg8000") if not importable(d)), None)
 
 
-def _scenarios() -> list[_Scenario]:
+def scenarios(driver: str = "psycopg2", *, demo: bool = True) -> list[Scenario]:
+    """The faults, reproduced with `driver`. `demo=False` leaves out the two URL-only faults
+    (missing driver, postgres://), which do not depend on the driver."""
     wrong = "Demo-Wr0ng-" + str(free_port())  # not the role's password
-    driver = _missing_driver()
-    scenarios = [
-        _Scenario("auth-failure", "wrong-credentials", "wrong password (scram-sha-256)",
-                  lambda c: c.app_url(password=wrong), lambda c, u: _simple(u)),
-        _Scenario("connect-failure", "port-closed", "nothing listens on the port",
-                  lambda c: c.app_url(port=free_port()), lambda c, u: _simple(u)),
-        _Scenario("connect-failure", "host-does-not-resolve", "the host name does not resolve",
-                  lambda c: c.app_url(host="nosuchhost.invalid"), lambda c, u: _simple(u)),
-        _Scenario("connect-failure", "tls-mismatch", "sslmode=require against a server without SSL",
-                  lambda c: c.app_url(query={"sslmode": "require", "connect_timeout": "5"}),
-                  lambda c, u: _simple(u)),
+    missing = _missing_driver()
+    asyncpg = driver == "asyncpg"
+    # asyncpg takes no libpq parameters: its timeout goes in connect_args, TLS is spelled ssl=.
+    base: dict[str, str] = {} if asyncpg else {"connect_timeout": "5"}
+    tls = {"ssl": "require"} if asyncpg else {"sslmode": "require", "connect_timeout": "5"}
+
+    def url(**kwargs: Any) -> Callable[[LabCluster], str]:
+        return lambda c: c.app_url(driver=driver, query=dict(base), **kwargs)
+
+    out = [
+        Scenario("auth-failure", "wrong-credentials", "wrong password (scram-sha-256)",
+                 url(password=wrong), lambda c, u: _simple(u, driver), "wrong-password"),
+        Scenario("connect-failure", "port-closed", "nothing listens on the port",
+                 lambda c: c.app_url(driver=driver, query=dict(base), port=free_port()),
+                 lambda c, u: _simple(u, driver), "refused-port"),
+        Scenario("connect-failure", "host-does-not-resolve", "the host name does not resolve",
+                 url(host="nosuchhost.invalid"), lambda c, u: _simple(u, driver), "unresolvable-host"),
+        Scenario("connect-failure", "tls-mismatch", f"{'ssl' if asyncpg else 'sslmode'}=require against a server "
+                 "without SSL", lambda c: c.app_url(driver=driver, query=dict(tls)),
+                 lambda c, u: _simple(u, driver), "tls-mismatch"),
     ]
-    if driver:
-        scenarios.append(_Scenario("missing-driver", "driver-not-installed", f"the URL names {driver}, not installed",
-                                   lambda c: c.app_url(driver=driver, query={}), lambda c, u: _simple(u)))
-    scenarios += [
-        _Scenario("missing-driver", "postgres-scheme", "a postgres:// URL",
-                  lambda c: c.app_url(driver=None).replace("postgresql://", "postgres://", 1),
-                  lambda c, u: _simple(u)),
-        _Scenario("stale-connection", "no-pre-ping", "backend killed under a pool without pre-ping",
-                  lambda c: c.app_url(), _stale),
-        _Scenario("slot-exhaustion", "slots-full", "the app's connections fill every non-superuser slot",
-                  lambda c: c.app_url(), _slots),
-        _Scenario("pool-timeout", "leaked-checkout", "a leaked checkout exhausts QueuePool (size 1, timeout 1 s)",
-                  lambda c: c.app_url(), lambda c, u: _leak(u)),
+    if demo and missing:
+        out.append(Scenario("missing-driver", "driver-not-installed", f"the URL names {missing}, not installed",
+                            lambda c: c.app_url(driver=missing, query={}), lambda c, u: _simple(u, missing),
+                            "missing-driver"))
+    if demo:
+        out.append(Scenario("missing-driver", "postgres-scheme", "a postgres:// URL",
+                            lambda c: c.app_url(driver=None).replace("postgresql://", "postgres://", 1),
+                            lambda c, u: _simple(u), "postgres-scheme"))
+    out += [
+        Scenario("stale-connection", "no-pre-ping", "backend killed under a pool without pre-ping",
+                 url(), lambda c, u: _stale(c, u, driver), "killed-backend"),
+        Scenario("slot-exhaustion", "slots-full", "the app's connections fill every non-superuser slot",
+                 url(), lambda c, u: _slots(c, u, driver), "full-slots"),
+        Scenario("pool-timeout", "leaked-checkout", "a leaked checkout exhausts the pool (size 1, timeout 1 s)",
+                 url(), lambda c, u: _leak(u, driver), "leaked-checkout"),
     ]
-    return scenarios
+    return out
 
 
-def pooler_scenarios() -> list[tuple[_Scenario, str | None]]:
+def pooler_scenarios() -> list[tuple[Scenario, str | None]]:
     """(scenario, why it is skipped or None) for each pooler fault; all skipped without PgBouncer."""
     from neondoctor.lab.pgbouncer import INSTALL_HINT, find_pgbouncer
 
     found = find_pgbouncer()
     return [(sc, INSTALL_HINT if found is None else demo_pooler.missing_driver(module))
-            for sc, module in demo_pooler.scenarios(_Scenario)]
+            for sc, module in demo_pooler.scenarios(Scenario)]
 
 
-def scenario_count() -> int:
-    return len(_scenarios()) + len(pooler_scenarios())
+def scenario_count(driver: str = "psycopg2") -> int:
+    return len(scenarios(driver)) + len(pooler_scenarios())
 
 
-def run_scenario(cluster: LabCluster, scenario: _Scenario, books: list[Runbook], app_dir: Path,
+def run_scenario(cluster: LabCluster, scenario: Scenario, books: list[Runbook], app_dir: Path,
                  timeout: int = 3) -> DemoResult:
     """Reproduce one fault and triage the error it raised while the fault still holds."""
     start = time.monotonic()
@@ -210,9 +313,11 @@ def run_scenario(cluster: LabCluster, scenario: _Scenario, books: list[Runbook],
 def run_demo(install: PgInstall | None = None, *, runbooks: list[Runbook] | None = None,
              on_result: Callable[[DemoResult], None] | None = None,
              on_start: Callable[[LabCluster], None] | None = None,
-             on_skip: Callable[[DemoSkip], None] | None = None, timeout: int = 3) -> list[DemoResult]:
-    """Create a throwaway cluster (and PgBouncer when there is one), reproduce every fault, triage each
-    live; everything is destroyed after. Faults that cannot run here are reported to on_skip."""
+             on_skip: Callable[[DemoSkip], None] | None = None, timeout: int = 3,
+             driver: str = "psycopg2") -> list[DemoResult]:
+    """Create a throwaway cluster (and PgBouncer when there is one), reproduce every fault with `driver`
+    (the pooler's in their own drivers), triage each live; everything is destroyed after. Faults that
+    cannot run here are reported to on_skip."""
     from neondoctor.lab.pgbouncer import LabPooler
 
     books = runbooks or load_runbooks()
@@ -220,12 +325,12 @@ def run_demo(install: PgInstall | None = None, *, runbooks: list[Runbook] | None
     pooled = pooler_scenarios()
     with temporary_cluster(DEMO_SPEC, install) as cluster, tempfile.TemporaryDirectory(prefix="neondoctor-demo-") as app:
         app_dir = Path(app)
-        (app_dir / "app.py").write_text(APP_SOURCE)  # what the engine probe reads statically
+        (app_dir / "app.py").write_text(app_source(driver))  # what the engine probe reads statically
         if any(why is None for _, why in pooled):
             LabPooler.create(cluster, demo_pooler.POOLER_SPEC)
         if on_start:
             on_start(cluster)
-        todo = [(sc, None) for sc in _scenarios()] + pooled
+        todo: list[tuple[Scenario, str | None]] = [(sc, None) for sc in scenarios(driver)] + pooled
         for scenario, why in todo:
             if why is not None:
                 if on_skip:

@@ -1,7 +1,10 @@
 """Where connection time goes: DNS, TCP, TLS, startup+auth, first query, pooled checkout.
 
-Every step is bounded by `timeout` seconds, so a dead or black-holed host ends with a verdict
-(NeondoctorError, exit 4) instead of a hang. Durations are kept in milliseconds.
+Connect, first query and pooled checkout are measured with the URL's own driver (psycopg2,
+psycopg 3 or asyncpg; a bare postgresql:// gets SQLAlchemy's default, see `neondoctor.drivers`).
+Every step is bounded by `timeout` seconds, an open connection by the watchdog too, so a dead,
+black-holed or frozen host ends with a verdict (Unreachable, exit 4) instead of a hang.
+Durations are kept in milliseconds.
 """
 
 from __future__ import annotations
@@ -15,7 +18,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from neondoctor.errors import EXIT_UNREACHABLE, ConfigError, NeondoctorError
+from neondoctor.connect import Session, Unreachable, unreachable
+from neondoctor.errors import ConfigError, NeondoctorError
+from neondoctor.latency.pooled import measure_pooled
 from neondoctor.netcheck import ask_ssl, resolve
 from neondoctor.redaction import redact
 from neondoctor.url import ParsedUrl
@@ -29,17 +34,13 @@ STAGES: tuple[tuple[str, str], ...] = (
     ("dns", "DNS lookup"),
     ("tcp", "TCP connect"),
     ("tls", "TLS handshake"),
-    ("connect", "connect total (psycopg2)"),
+    ("connect", "connect total"),
     ("auth", "startup + auth (derived)"),
     ("first_query", "first query (SELECT 1)"),
     ("pooled", "pooled checkout"),
     ("pooled_pre_ping", "pooled checkout, pre_ping"),
     ("new_connection", "new connection per query"),
 )
-
-
-class Unreachable(NeondoctorError):
-    exit_code = EXIT_UNREACHABLE
 
 
 @dataclass
@@ -86,6 +87,8 @@ class LatencyReport:
     stages: dict[str, Stage]
     tls: str  # "offered", "not offered", "not requested (sslmode=disable)", "not applicable (Unix socket)"
     meanings: list[str] = field(default_factory=list)
+    driver: str = "psycopg2"  # the driver connect/first query/pooled were measured with
+    driver_reason: str = ""
 
     @property
     def connect_vs_pooled(self) -> float | None:
@@ -98,6 +101,8 @@ class LatencyReport:
         ratio = self.connect_vs_pooled
         return {
             "target": self.target,
+            "driver": self.driver,
+            "driver_reason": self.driver_reason,
             "rounds": self.rounds,
             "tls": self.tls,
             "stages": {key: stage.summary() for key, stage in self.stages.items()},
@@ -211,8 +216,12 @@ def measure(parsed: ParsedUrl, *, rounds: int = DEFAULT_ROUNDS, timeout: float =
     stages = {key: Stage(key, label) for key, label in STAGES}
     host = parsed.host or parsed.query.get("host")
     port = parsed.port or int(parsed.query.get("port", "5432") or 5432)
-    sslmode = parsed.query.get("sslmode", "prefer").lower()
-    connect_timeout = max(2, math.ceil(timeout))
+    sslmode = parsed.query.get("sslmode", parsed.query.get("ssl", "prefer")).lower()
+    session = Session(parsed, timeout=timeout)  # ConfigError now: a driver not installed, libpq params on asyncpg
+    driver = session.driver
+    reason = session.choice.reason + (f"; {session.note}" if session.note else "")
+    stages["connect"].label = f"connect total ({driver.label})"
+    __import__(driver.module)  # imported before the clock starts: the import is not connection time
     unix = not host or host.startswith("/")
     tls_ctx = _tls_context()
     tls_state = "not applicable (Unix socket)" if unix else ("not requested (sslmode=disable)" if sslmode == "disable" else "offered")
@@ -238,9 +247,11 @@ def measure(parsed: ParsedUrl, *, rounds: int = DEFAULT_ROUNDS, timeout: float =
                         tls_state = "not offered"
             finally:
                 sock.close()
-        _connect_round(parsed, stages, connect_timeout)
+        _connect_round(parsed, stages, timeout)
 
-    _pooled(parsed, stages, rounds * POOLED_SAMPLES_PER_ROUND, connect_timeout, timeout)
+    samples = measure_pooled(parsed, driver, rounds * POOLED_SAMPLES_PER_ROUND, timeout)
+    for key, values in samples.items():
+        stages[key].samples.extend(values)
 
     if unix:
         for key in ("dns", "tcp", "tls"):
@@ -250,80 +261,38 @@ def measure(parsed: ParsedUrl, *, rounds: int = DEFAULT_ROUNDS, timeout: float =
     elif tls_state == "not offered":
         stages["tls"].note = "the server answered N to SSLRequest: TLS not offered"
     _derive_auth(stages)
-    report = LatencyReport(parsed.masked(), rounds, stages, tls_state)
+    report = LatencyReport(parsed.masked(), rounds, stages, tls_state, driver=driver.name, driver_reason=reason)
     report.meanings = explain(report)
     return report
 
 
-def _classify_driver_error(exc: Exception) -> NeondoctorError:
-    text = redact(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
-    return Unreachable(f"could not connect: {text}")
+def driver_error(exc: BaseException) -> NeondoctorError:
+    if isinstance(exc, NeondoctorError):
+        return exc
+    if type(exc).__name__ == "ProgrammingError":  # invalid DSN option: the URL's fault
+        return ConfigError(f"DATABASE_URL is not usable by the driver: {redact(str(exc).strip())}")
+    err = unreachable(exc)
+    return type(err)(f"could not connect: {err.message}")
 
 
-def _connect_round(parsed: ParsedUrl, stages: dict[str, Stage], connect_timeout: int) -> None:
-    from neondoctor.connect import open_connection
-
+def _connect_round(parsed: ParsedUrl, stages: dict[str, Stage], timeout: float) -> None:
+    session = Session(parsed, timeout=timeout)
     try:
         start = time.perf_counter()
-        conn = open_connection(parsed, connect_timeout=connect_timeout)
+        session.open()
         connected = _ms(start)
-        try:
-            q = time.perf_counter()
-            with conn.cursor() as cur:
-                cur.execute("SELECT 1")
-                cur.fetchone()
-            first = _ms(q)
-        finally:
-            conn.close()
+        q = time.perf_counter()
+        session.query("SELECT 1")
+        first = _ms(q)
+        session.close()
         total = _ms(start)
     except Exception as exc:
-        if isinstance(exc, NeondoctorError):
-            raise
-        if type(exc).__name__ == "ProgrammingError":  # invalid DSN option: the URL's fault
-            raise ConfigError(f"DATABASE_URL is not usable by the driver: {redact(str(exc).strip())}") from None
-        raise _classify_driver_error(exc) from None
+        raise driver_error(exc) from None
+    finally:
+        session.close()
     stages["connect"].samples.append(connected)
     stages["first_query"].samples.append(first)
     stages["new_connection"].samples.append(total)
-
-
-def _pooled(parsed: ParsedUrl, stages: dict[str, Stage], samples: int, connect_timeout: int, timeout: float) -> None:
-    """checkout + SELECT 1 + checkin through a QueuePool, without and with pool_pre_ping."""
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.pool import QueuePool
-
-    from neondoctor.connect import open_connection
-
-    engines = {}
-    try:
-        for key, pre_ping in (("pooled", False), ("pooled_pre_ping", True)):
-            # neondoctor's engines always use psycopg2 (a bare postgresql:// would mean psycopg 3 in
-            # SQLAlchemy 2.1); `creator` reuses the exact bounded connection settings of open_connection.
-            engines[key] = create_engine(
-                "postgresql+psycopg2://",
-                creator=lambda: open_connection(parsed, connect_timeout=connect_timeout),
-                poolclass=QueuePool, pool_size=1, max_overflow=0, pool_timeout=timeout,
-                pool_pre_ping=pre_ping,
-            )
-        query = text("SELECT 1")
-        for engine in engines.values():
-            for _ in range(3):  # the first checkout opens the connection; code paths warm up: not timed
-                with engine.connect() as conn:
-                    conn.execute(query)
-        # Interleaved, so that machine noise hits both variants alike.
-        for _ in range(samples):
-            for key, engine in engines.items():
-                start = time.perf_counter()
-                with engine.connect() as conn:
-                    conn.execute(query)
-                stages[key].samples.append(_ms(start))
-    except Exception as exc:
-        if isinstance(exc, NeondoctorError):
-            raise
-        raise _classify_driver_error(getattr(exc, "orig", None) or exc) from None
-    finally:
-        for engine in engines.values():
-            engine.dispose()
 
 
 def _derive_auth(stages: dict[str, Stage]) -> None:

@@ -13,56 +13,27 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from neondoctor import connect
-from neondoctor.errors import EXIT_UNREACHABLE, NeondoctorError
+from neondoctor.errors import NeondoctorError
 from neondoctor.pool_stats.model import Snapshot
 from neondoctor.pool_stats.sql import SAMPLE_SQL
 from neondoctor.url import ParsedUrl
 
-
-class SlotsFull(NeondoctorError):
-    """The server refused neondoctor's one connection because its slots are taken (SQLSTATE 53300)."""
-
-    exit_code = EXIT_UNREACHABLE
-
-
-class Unreachable(NeondoctorError):
-    exit_code = EXIT_UNREACHABLE
-
-
-# The 53300 texts (PostgreSQL 15 and 16+); psycopg2 connect errors carry no SQLSTATE, so match text.
-SLOTS_FULL_MARKERS = (
-    "too many clients",
-    "remaining connection slots are reserved",
-    "too many connections for role",
-    "too many connections for database",
-)
-
-
-def classify_connect_error(exc: BaseException) -> NeondoctorError:
-    from neondoctor.redaction import redact
-
-    text = str(exc).strip()
-    fatal = [line.split("FATAL:", 1)[1].strip() for line in text.splitlines() if "FATAL:" in line]
-    message = redact(fatal[0] if fatal else " ".join(line.strip() for line in text.splitlines() if line.strip()))
-    if any(m in text.lower() for m in SLOTS_FULL_MARKERS):
-        return SlotsFull(message)
-    return Unreachable(message)
-
+# One connect-error classifier and one Unreachable for every command: neondoctor.connect.
+SlotsFull = connect.SlotsFull
+Unreachable = connect.Unreachable
+classify_connect_error = connect.unreachable
+SLOTS_FULL_MARKERS = next(markers for kind, _, markers in connect._KINDS if kind == "slots")
 
 
 @contextlib.contextmanager
 def sampler(parsed: ParsedUrl, *, connect_timeout: int = connect.DEFAULT_CONNECT_TIMEOUT,
             statement_timeout_ms: int = connect.DEFAULT_STATEMENT_TIMEOUT_MS,
             recycle_s: float | None = None) -> Iterator[Callable[[], Snapshot]]:
-    """Yield a function that takes one snapshot; all samples share neondoctor's ONE connection."""
-    import psycopg2
-
+    """Yield a function that takes one snapshot; all samples share neondoctor's ONE connection,
+    in the URL's own driver, every call bounded by `connect_timeout` (connect.Session's watchdog)."""
     stack = contextlib.ExitStack()
-    try:
-        cur = stack.enter_context(connect.read_only_cursor(parsed, connect_timeout=connect_timeout,
-                                                           statement_timeout_ms=statement_timeout_ms))
-    except psycopg2.Error as exc:
-        raise classify_connect_error(exc) from None
+    session = stack.enter_context(connect.read_only(parsed, connect_timeout=connect_timeout,
+                                                    statement_timeout_ms=statement_timeout_ms))
     first = True
 
     def sample() -> Snapshot:
@@ -70,19 +41,15 @@ def sampler(parsed: ParsedUrl, *, connect_timeout: int = connect.DEFAULT_CONNECT
         try:
             if not first:
                 # A fresh READ ONLY transaction per sample: pg_stat_activity is cached per transaction.
-                cur.execute("SET TRANSACTION READ ONLY")
-                cur.execute("SELECT set_config('statement_timeout', %s, true), set_config('lock_timeout', %s, true)",
-                            (str(statement_timeout_ms), str(connect.DEFAULT_LOCK_TIMEOUT_MS)))
+                session.begin_read_only(statement_timeout_ms=statement_timeout_ms)
             first = False
-            cur.execute(SAMPLE_SQL, {"recycle": recycle_s})
-            doc = cur.fetchone()[0]
+            doc = session.scalar(SAMPLE_SQL, {"recycle": recycle_s})
             # End the transaction now, so between --watch samples neondoctor is idle, not idle in transaction.
-            cur.connection.rollback()
-        except psycopg2.Error as exc:
-            from neondoctor.redaction import redact
-
-            first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-            raise Unreachable(f"the sample query failed: {redact(first_line)}") from None
+            session.rollback()
+        except connect.Unreachable:
+            raise
+        except Exception as exc:
+            raise Unreachable(f"the sample query failed: {connect.error_line(exc)}") from None
         if isinstance(doc, str):
             doc = json.loads(doc)
         return Snapshot.from_document(doc, recycle_s=recycle_s, parsed=parsed)

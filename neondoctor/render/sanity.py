@@ -23,6 +23,8 @@ def _xml(text: str) -> str:
 
 def render_text(report: SanityReport) -> str:
     lines = [f"sanity of {report.database} (metadata {report.metadata})"]
+    if report.driver_reason:
+        lines.append(f"  driver: {report.driver} ({report.driver_reason})")
     width = max(len(s.name) for s in report.steps)
     for step in report.steps:
         duration = f"{step.duration_ms:9.1f} ms" if step.status != "skipped" else f"{'':>12}"

@@ -28,10 +28,33 @@ def _direct(plan: dict) -> object:
         conn.close()
 
 
+def _through_async_sqlalchemy(plan: dict) -> object:
+    import asyncio
+
+    from sqlalchemy import text
+    from sqlalchemy.ext.asyncio import create_async_engine
+    from sqlalchemy.pool import NullPool
+
+    async def read() -> object:
+        engine = create_async_engine(plan["url"], poolclass=NullPool, connect_args=plan["kwargs"])
+        try:
+            async with engine.connect() as conn:
+                result = None
+                for sql, params in plan["statements"]:
+                    result = await conn.execute(text(sql), params)
+                return result.scalar() if result is not None else None
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(read())
+
+
 def _through_sqlalchemy(plan: dict) -> object:
     from sqlalchemy import create_engine, text
     from sqlalchemy.pool import NullPool
 
+    if plan.get("is_async"):  # asyncpg, psycopg_async: SQLAlchemy's async engine drives them
+        return _through_async_sqlalchemy(plan)
     engine = create_engine(plan["url"], poolclass=NullPool, connect_args=plan["kwargs"])
     try:
         with engine.connect() as conn:

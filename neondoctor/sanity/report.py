@@ -56,6 +56,8 @@ class SanityReport:
     options: dict[str, Any] = field(default_factory=dict)  # no_create, read_only, alembic
     will_create: list[str] = field(default_factory=list)  # announced before the schema step ran
     created: list[str] = field(default_factory=list)  # objects this run created (and left)
+    driver: str | None = None  # the driver the engine used, and why (neondoctor.drivers)
+    driver_reason: str = ""
 
     @property
     def passed(self) -> bool:
@@ -76,6 +78,8 @@ class SanityReport:
             "dialect": self.dialect,
             "metadata": self.metadata,
             "run_token": self.token,
+            "driver": self.driver,
+            "driver_reason": self.driver_reason,
             "duration_ms": round(self.duration_ms, 2),
             "steps": [s.to_json() for s in self.steps],
             "cleanup": self.cleanup,

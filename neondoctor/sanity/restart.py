@@ -58,7 +58,8 @@ def child_plan(engine: Engine, target: Target, mode: str, token: str, timeout: i
             return plan
         except (TypeError, ValueError):
             pass  # an argument JSON cannot carry: let SQLAlchemy connect in the child
-    return {"url": target.url.render_as_string(hide_password=False), "kwargs": args, "statements": raw}
+    return {"url": target.url.render_as_string(hide_password=False), "kwargs": args, "statements": raw,
+            "is_async": target.is_async}
 
 
 def restart(engine: Engine, target: Target, mode: str, token: str, result: StepResult, child_timeout: float,

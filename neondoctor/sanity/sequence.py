@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from neondoctor.errors import EXIT_FINDINGS, NeondoctorError
 from neondoctor.log import get_logger
@@ -56,6 +56,7 @@ from neondoctor.sanity.target import (
     make_read_only,
     resolve_target,
 )
+from neondoctor.watchdog import CANCEL_GRACE, Watchdog
 
 if TYPE_CHECKING:
     from sqlalchemy import MetaData
@@ -82,6 +83,7 @@ __all__ = [
 
 BUDGET_SPEC = "neondoctor.app.budget.models:Base"
 StepHook = Callable[[str, SanityReport], None]
+T = TypeVar("T")
 
 
 def run_sanity(
@@ -116,73 +118,105 @@ def run_sanity(
         from neondoctor.sanity.migrations import load_scripts
 
         load_scripts(alembic)  # a wrong PATH is a configuration error, before anything connects
-    report = SanityReport(database=target.masked, dialect=target.dialect,
-                          metadata=metadata_spec or BUDGET_SPEC, token=new_token(),
-                          options={"no_create": no_create, "read_only": read_only, "alembic": alembic})
-    store = MarkerStore(mode, target.dialect)
-    engine = make_engine(target, timeout=timeout)
-    if read_only:
-        make_read_only(engine, target)
-    liveness = RunLiveness(target)
-    started = time.perf_counter()
-    writes = False
-
-    def schema(r: StepResult) -> None:
-        if no_create:
-            raise StepSkipped(f"{'--read-only' if read_only else '--no-create'}: no DDL, nothing created")
-        report.will_create = _steps.plan(engine, metadata if mode == "budget" else None)
-        if announce is not None:
-            announce(report.will_create)
-        _steps.schema(engine, target, metadata if mode == "budget" else None, r, report.created)
-
-    def round_trip(r: StepResult) -> None:
-        nonlocal writes
+    def run() -> SanityReport:
+        report = SanityReport(database=target.masked, dialect=target.dialect,
+                              metadata=metadata_spec or BUDGET_SPEC, token=new_token(),
+                              options={"no_create": no_create, "read_only": read_only, "alembic": alembic},
+                              driver=target.url.get_driver_name(), driver_reason=target.driver_reason)
+        store = MarkerStore(mode, target.dialect)
+        engine = make_engine(target, timeout=timeout)
         if read_only:
-            return _steps.read_round_trip(engine, metadata, r, "--read-only: no marker written")
-        if mode == "marker" and no_create:
-            with engine.connect() as conn:
-                if not own.marker_table_exists(conn):
-                    return _steps.read_round_trip(engine, metadata, r, "--no-create and neondoctor's marker table "
-                                                  "does not exist: no marker written")
-        writes = True  # from here on a marker may exist, even if the step fails midway
-        liveness.hold(engine, report.token)
-        _steps.round_trip(engine, store, report.token, r)
+            make_read_only(engine, target)
+        liveness = RunLiveness(target)
+        # Client-side bound on every step's calls: a frozen backend enforces no statement_timeout.
+        dog = Watchdog(timeout + CANCEL_GRACE)
+        dog.track_engine(engine)
+        started = time.perf_counter()
+        writes = False
 
-    def restart_step(r: StepResult) -> None:
-        if not writes:
-            raise StepSkipped("no marker was written, so there is nothing for a new process to read back")
-        restart(engine, target, mode, report.token, r, child_timeout, timeout)
+        def schema(r: StepResult) -> None:
+            if no_create:
+                raise StepSkipped(f"{'--read-only' if read_only else '--no-create'}: no DDL, nothing created")
+            report.will_create = _steps.plan(engine, metadata if mode == "budget" else None)
+            if announce is not None:
+                announce(report.will_create)
+            _steps.schema(engine, target, metadata if mode == "budget" else None, r, report.created)
 
-    actions: dict[str, Callable[[StepResult], None]] = {
-        "health": lambda r: _steps.health(engine, r),
-        "migrations": lambda r: _steps.migrations(engine, alembic, r),
-        "schema": schema,
-        "tables": lambda r: _steps.tables(engine, metadata, r),
-        "round_trip": round_trip,
-        "restart": restart_step,
-    }
-    log = get_logger("neondoctor.sanity.sequence")
+        def round_trip(r: StepResult) -> None:
+            nonlocal writes
+            if read_only:
+                return _steps.read_round_trip(engine, metadata, r, "--read-only: no marker written")
+            if mode == "marker" and no_create:
+                with engine.connect() as conn:
+                    if not own.marker_table_exists(conn):
+                        return _steps.read_round_trip(engine, metadata, r, "--no-create and neondoctor's marker table "
+                                                      "does not exist: no marker written")
+            writes = True  # from here on a marker may exist, even if the step fails midway
+            liveness.hold(engine, report.token)
+            _steps.round_trip(engine, store, report.token, r)
+
+        def restart_step(r: StepResult) -> None:
+            if not writes:
+                raise StepSkipped("no marker was written, so there is nothing for a new process to read back")
+            restart(engine, target, mode, report.token, r, child_timeout, timeout)
+
+        actions: dict[str, Callable[[StepResult], None]] = {
+            "health": lambda r: _steps.health(engine, r),
+            "migrations": lambda r: _steps.migrations(engine, alembic, r),
+            "schema": schema,
+            "tables": lambda r: _steps.tables(engine, metadata, r),
+            "round_trip": round_trip,
+            "restart": restart_step,
+        }
+        log = get_logger("neondoctor.sanity.sequence")
+        try:
+            for name in STEP_NAMES:
+                result = report.step(name)
+                with timed(result), dog.armed(child_timeout if name == "restart" else None):
+                    actions[name](result)
+                if dog.fired and result.status == "failed":
+                    result.error = result.detail = (f"the server stopped answering: no reply within {dog.timeout:g} s; "
+                                                    f"neondoctor cancelled and closed the connection ({result.error})")
+                log.info("sanity step", step=name, status=result.status, duration_ms=round(result.duration_ms, 2),
+                         detail=result.detail)
+                if result.status == "failed":
+                    for later in report.steps[STEP_NAMES.index(name) + 1:]:
+                        later.detail = EARLIER_FAILED
+                    report.triage = triage_hint(result.error or "", raw_url, timeout)
+                    break
+                if after_step is not None:
+                    after_step(name, report)
+        finally:
+            if writes:
+                for _ in range(2):  # once more on a fresh connection if the pooled one had stalled
+                    with dog.armed():
+                        report.cleanup = _steps.cleanup(engine, store, report.token)
+                    if not (dog.fired and report.cleanup.startswith("could not")):
+                        break
+            with dog.armed():
+                liveness.release()
+            with dog.armed():
+                engine.dispose()
+            report.duration_ms = (time.perf_counter() - started) * 1000
+        return report
+
+    return in_driver_context(target, run)
+
+
+def in_driver_context(target: Target, fn: Callable[[], T]) -> T:
+    """Call fn directly, or for an async driver inside a greenlet on a private event loop: there
+    SQLAlchemy's sync API drives the async driver, as AsyncEngine.run_sync does."""
+    if not target.is_async:
+        return fn()
+    import asyncio
+
+    from sqlalchemy.util import greenlet_spawn
+
+    loop = asyncio.new_event_loop()
     try:
-        for name in STEP_NAMES:
-            result = report.step(name)
-            with timed(result):
-                actions[name](result)
-            log.info("sanity step", step=name, status=result.status, duration_ms=round(result.duration_ms, 2),
-                     detail=result.detail)
-            if result.status == "failed":
-                for later in report.steps[STEP_NAMES.index(name) + 1:]:
-                    later.detail = EARLIER_FAILED
-                report.triage = triage_hint(result.error or "", raw_url, timeout)
-                break
-            if after_step is not None:
-                after_step(name, report)
+        return loop.run_until_complete(greenlet_spawn(fn))
     finally:
-        if writes:
-            report.cleanup = _steps.cleanup(engine, store, report.token)
-        liveness.release()
-        engine.dispose()
-        report.duration_ms = (time.perf_counter() - started) * 1000
-    return report
+        loop.close()
 
 
 def drop_own_schema(raw_url: str, *, timeout: int = DEFAULT_TIMEOUT) -> list[str]:

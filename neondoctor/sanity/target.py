@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from neondoctor import drivers
 from neondoctor.errors import ConfigError
 from neondoctor.redaction import redact, register_secret
 
@@ -22,10 +23,19 @@ class Target:
     url: URL  # normalized, with the password (never shown)
     masked: str
     dialect: str  # "postgresql" or "sqlite"
+    driver_reason: str = ""  # which driver and why (neondoctor.drivers)
 
     @property
     def is_postgres(self) -> bool:
         return self.dialect == "postgresql"
+
+    @property
+    def driver(self) -> drivers.Driver | None:
+        return drivers.get(self.url.get_driver_name()) if self.is_postgres else None
+
+    @property
+    def is_async(self) -> bool:
+        return bool(self.driver and self.driver.is_async)
 
 
 def resolve_target(raw: str) -> Target:
@@ -66,10 +76,14 @@ def resolve_target(raw: str) -> Target:
                           "give the port number or leave out the ':'") from None
     if url.password:
         register_secret(str(url.password))
+    # The URL's own driver; a bare postgresql:// gets this SQLAlchemy's default (psycopg 3 from 2.1),
+    # psycopg2 when that one is not installed here.
+    choice = drivers.choose(parsed)
+    spoken, note = drivers.speaking(choice)
+    reason = choice.reason + (f"; {note}" if note else "")
     if url.drivername == "postgresql":
-        # SQLAlchemy 2.1 maps a bare postgresql:// to psycopg 3; neondoctor ships psycopg2.
-        url = url.set(drivername="postgresql+psycopg2")
-    return Target(url=url, masked=parsed.masked(), dialect="postgresql")
+        url = url.set(drivername=f"postgresql+{spoken.name}")
+    return Target(url=url, masked=parsed.masked(), dialect="postgresql", driver_reason=reason)
 
 
 def load_metadata(spec: str, *, timeout: float = DEFAULT_TIMEOUT) -> MetaData:
@@ -95,13 +109,11 @@ def connect_args(target: Target, timeout: int = DEFAULT_TIMEOUT) -> dict[str, An
     """The driver's connect arguments: connecting bounded by `timeout`, the run named in pg_stat_activity."""
     if not target.is_postgres:
         return {"timeout": timeout}
-    query_timeout = target.url.query.get("connect_timeout")
-    try:
-        connect_timeout = min(int(str(query_timeout)), timeout) if query_timeout else timeout
-    except ValueError:
-        raise ConfigError(f"DATABASE_URL connect_timeout={query_timeout!r} is not a number") from None
-    # libpq treats 0 as "wait forever" and 1 as 2; keep it bounded.
-    return {"connect_timeout": max(connect_timeout, 2), "application_name": APPLICATION_NAME}
+    # The bounds in the driver's own terms (libpq connect_timeout/keepalives, asyncpg timeout).
+    driver = target.driver
+    query = {k: str(v) for k, v in target.url.query.items()}
+    return drivers.engine_connect_args(driver.family if driver else "psycopg2", query, timeout=timeout,
+                                       application_name=APPLICATION_NAME)
 
 
 def make_engine(target: Target, *, timeout: int = DEFAULT_TIMEOUT) -> Engine:
@@ -109,8 +121,15 @@ def make_engine(target: Target, *, timeout: int = DEFAULT_TIMEOUT) -> Engine:
     from sqlalchemy import create_engine, event
 
     try:
-        engine = create_engine(target.url, pool_pre_ping=True, pool_size=2, max_overflow=0,
-                               pool_timeout=timeout, connect_args=connect_args(target, timeout))
+        options: dict[str, Any] = {"pool_pre_ping": True, "pool_size": 2, "max_overflow": 0, "pool_timeout": timeout,
+                                   "connect_args": connect_args(target, timeout)}
+        if target.is_async:
+            # The sync API over the async driver; run_sanity calls it inside a greenlet (in_driver_context).
+            from sqlalchemy.ext.asyncio import create_async_engine
+
+            engine = create_async_engine(target.url, **options).sync_engine
+        else:
+            engine = create_engine(target.url, **options)
     except (ImportError, Exception) as exc:  # unknown driver, bad argument: nothing was checked
         raise ConfigError(f"cannot create an engine for {target.masked}: "
                           f"{type(exc).__name__}: {redact(str(exc))}") from None
@@ -118,10 +137,14 @@ def make_engine(target: Target, *, timeout: int = DEFAULT_TIMEOUT) -> Engine:
     if target.is_postgres:
         @event.listens_for(engine, "begin")
         def _bound_transaction(conn: Connection) -> None:
-            # Per transaction, because startup `options` are rejected by Neon's pooler.
-            conn.exec_driver_sql("SELECT set_config('statement_timeout', %(s)s, true), "
-                                 "set_config('lock_timeout', %(l)s, true)",
-                                 {"s": f"{STATEMENT_TIMEOUT_MS}ms", "l": f"{LOCK_TIMEOUT_MS}ms"})
+            # Per transaction, because startup `options` are rejected by Neon's pooler. Placeholders in
+            # the driver's own style (asyncpg numbers them).
+            style = {"pyformat": ("%(s)s", "%(l)s"), "format": ("%s", "%s")}.get(conn.dialect.paramstyle,
+                                                                               ("$1", "$2"))
+            sql = (f"SELECT set_config('statement_timeout', {style[0]}, true), "
+                   f"set_config('lock_timeout', {style[1]}, true)")
+            values = (f"{STATEMENT_TIMEOUT_MS}ms", f"{LOCK_TIMEOUT_MS}ms")
+            conn.exec_driver_sql(sql, {"s": values[0], "l": values[1]} if "%(" in sql else values)
     return engine
 
 

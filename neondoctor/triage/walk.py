@@ -88,6 +88,7 @@ class TriageOptions:
     cwd: Path = field(default_factory=Path.cwd)
     database_url: str | None = None  # overrides the environment/.env (the demo triages its own setups)
     direct_url: str | None = None  # the server behind a pooler; default: DATABASE_URL_UNPOOLED & co., Neon's host
+    python: str | None = None  # the app's interpreter, for the driver probe
 
 
 def build_context(options: TriageOptions, matched_text: str | None = None) -> ProbeContext:
@@ -96,7 +97,7 @@ def build_context(options: TriageOptions, matched_text: str | None = None) -> Pr
     from neondoctor.url import parse_url
 
     ctx = ProbeContext(engine_ref=options.engine_ref, cwd=options.cwd, timeout=options.timeout,
-                       matched_text=matched_text)
+                       matched_text=matched_text, python=options.python)
     try:
         if options.database_url is not None:
             from neondoctor.settings import DatabaseSetting, register_url_secret

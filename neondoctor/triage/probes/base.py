@@ -50,6 +50,7 @@ class ProbeContext:
     engine_ref: str | None = None  # --engine module:attr
     cwd: Path = field(default_factory=Path.cwd)
     timeout: int = 5  # seconds, for every network step
+    python: str | None = None  # --python: the app's interpreter (else VIRTUAL_ENV, ./.venv, or neondoctor's own)
     matched_text: str | None = None
     direct: ParsedUrl | None = None  # the server behind a pooler (DATABASE_URL_UNPOOLED, --direct-url, Neon)
     direct_source: str | None = None
@@ -125,43 +126,34 @@ def first_line(exc: BaseException) -> str:
 
 
 def classify_connect_error(exc: BaseException) -> str:
-    """auth | slots | database | ssl | network | other, from SQLSTATE or message (connect errors carry none)."""
-    code = getattr(exc, "pgcode", None) or getattr(exc, "sqlstate", None) or ""
-    msg = str(exc).lower()
-    if code == "3D000" or ("database \"" in msg and "does not exist" in msg):
-        return "database"
-    if code == "53300" or any(p in msg for p in (
-            "too many clients", "remaining connection slots are reserved", "too many connections for")):
-        return "slots"
-    if code in ("28P01", "28000") or any(p in msg for p in (
-            "password authentication failed", "no pg_hba.conf entry", "pg_hba.conf rejects",
-            "authentication failed", "role \"")):
-        return "auth"
-    if "ssl" in msg:
-        return "ssl"
-    if any(p in msg for p in ("connection refused", "could not translate host", "timeout expired",
-                              "could not connect", "no route to host")):
-        return "network"
-    return "other"
+    """auth | slots | database | ssl | network | other (the one classifier: neondoctor.connect)."""
+    from neondoctor.connect import classify_connect_error as classify
+
+    return classify(exc)
 
 
 def attempt_connect(ctx: ProbeContext) -> tuple[Any, BaseException | None, str | None]:
-    """(connection, error, why-not-tried). One bounded connection via neondoctor.connect; caller closes it."""
+    """(session, error, why-not-tried). One bounded read-only session in the URL's own driver
+    (neondoctor.connect.Session); the caller closes it. The driver's own error is the evidence."""
     if ctx.parsed is None:
         return None, None, ctx.url_error or "DATABASE_URL is not set"
-    if not importable("psycopg2"):
-        return None, None, "psycopg2 is not importable, so neondoctor cannot open a connection"
-    from neondoctor.connect import open_connection
+    from neondoctor.connect import Session
+    from neondoctor.errors import ConfigError
 
     try:
-        conn = open_connection(ctx.parsed, connect_timeout=ctx.timeout)
-    except Exception as exc:  # the driver's own error is the evidence
+        session = Session(ctx.parsed, timeout=ctx.timeout)
+    except ConfigError as exc:  # a driver neondoctor cannot speak here, or asyncpg given libpq parameters
+        return None, None, f"neondoctor cannot open a connection: {exc}"
+    try:
+        session.open()
+    except Exception as exc:
         return None, exc, None
     try:
-        conn.set_session(readonly=True)  # probes only read
-    except Exception:
-        pass
-    return conn, None, None
+        session.begin_read_only()  # probes only read; bounded server-side too
+    except Exception as exc:
+        close_quietly(session)
+        return None, exc, None
+    return session, None, None
 
 
 def close_quietly(conn: Any) -> None:

@@ -42,12 +42,8 @@ def run(ctx: ProbeContext, params: dict[str, Any]) -> ProbeResult:
     if conn is None:
         return ProbeResult.inconclusive(f"could not connect to list sessions: {first_line(exc or Exception())}")
     try:
-        with conn.cursor() as cur:
-            cur.execute("SET statement_timeout = 5000")
-            cur.execute(IDLE_SQL, (state, APPLICATION_NAME, min_seconds))
-            rows = cur.fetchall()
-            cur.execute(HIDDEN_SQL)
-            hidden = cur.fetchone()[0]
+        rows = conn.query(IDLE_SQL, (state, APPLICATION_NAME, min_seconds))
+        hidden = conn.scalar(HIDDEN_SQL)
     except Exception as exc2:
         return ProbeResult.inconclusive(f"could not read pg_stat_activity: {first_line(exc2)}")
     finally:

@@ -1,22 +1,13 @@
-"""The libpq that psycopg2 links: Neon needs SNI (libpq 14+) unless the endpoint ID is passed another way."""
+"""The libpq the URL's driver links (psycopg2 or psycopg 3): Neon needs SNI (libpq 14+) unless the
+endpoint ID is passed another way. asyncpg does not use libpq."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from neondoctor.triage.probes.base import Probe, ProbeContext, ProbeResult, importable, need_url
-
-
-def libpq_version() -> int | None:
-    if not importable("psycopg2"):
-        return None
-    import psycopg2.extensions
-
-    return int(psycopg2.extensions.libpq_version())
-
-
-def _dotted(v: int) -> str:
-    return f"{v // 10000}.{v % 10000}"
+from neondoctor import drivers
+from neondoctor.drivers import libpq_text as _dotted
+from neondoctor.triage.probes.base import Probe, ProbeContext, ProbeResult, need_url
 
 
 def run(ctx: ProbeContext, params: dict[str, Any]) -> ProbeResult:
@@ -24,13 +15,17 @@ def run(ctx: ProbeContext, params: dict[str, Any]) -> ProbeResult:
         return missing
     url = ctx.parsed
     assert url is not None
-    version = libpq_version()
+    known = drivers.choose(url).driver
+    if known is not None and known.family == "asyncpg":
+        return ProbeResult.ruled_out("asyncpg speaks the protocol itself: no libpq involved (it sends SNI)")
+    family = known.family if known is not None and known.libpq and drivers.installed(known.family) else "psycopg2"
+    version = drivers.libpq_version(family)
     if version is None:
-        return ProbeResult.inconclusive("psycopg2 is not importable: cannot tell which libpq it links")
+        return ProbeResult.inconclusive(f"{family} is not importable: cannot tell which libpq it links")
     minimum = params.get("min_version")
     if minimum is not None:
         if version < minimum:
-            return ProbeResult.confirmed(f"psycopg2 links libpq {_dotted(version)}, older than the {_dotted(minimum)} "
+            return ProbeResult.confirmed(f"{family} links libpq {_dotted(version)}, older than the {_dotted(minimum)} "
                                          "this needs")
         return ProbeResult.ruled_out(f"libpq {_dotted(version)} (at least {_dotted(minimum)})")
     if not url.is_neon:

@@ -26,10 +26,8 @@ def run(ctx: ProbeContext, params: dict[str, Any]) -> ProbeResult:
         return ProbeResult.inconclusive(f"could not connect to read settings: {first_line(exc or Exception())}")
     values: dict[str, str | None] = {}
     try:
-        with conn.cursor() as cur:
-            for name in names:
-                cur.execute("SELECT current_setting(%s, true)", (name,))
-                values[name] = cur.fetchone()[0]
+        for name in names:
+            values[name] = conn.scalar("SELECT current_setting(%s, true)", (name,))
     except Exception as exc2:
         return ProbeResult.inconclusive(f"could not read settings: {first_line(exc2)}")
     finally:

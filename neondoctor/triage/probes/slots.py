@@ -50,10 +50,7 @@ def run(ctx: ProbeContext, params: dict[str, Any]) -> ProbeResult:
             return ProbeResult.confirmed(f"a new connection is refused for lack of slots: {first_line(exc)}")
         return ProbeResult.inconclusive(f"could not connect to count slots: {first_line(exc)}")
     try:
-        with conn.cursor() as cur:
-            cur.execute("SET statement_timeout = 5000")
-            cur.execute(SLOTS_SQL)
-            row = cur.fetchone()
+        row = conn.query(SLOTS_SQL)[0]
     except Exception as exc2:
         return ProbeResult.inconclusive(f"could not read slot usage: {first_line(exc2)}")
     finally:

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from neondoctor import drivers
+from neondoctor.drivers import SSLMODES
 from neondoctor.triage.probes.base import Probe, ProbeContext, ProbeResult
 from neondoctor.url import LIBPQ_PARAMS
 
 CHECKS = ("parse", "params", "scheme", "asyncpg_ssl", "neon_ssl")
-SSLMODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
-# libpq-only query parameters that SQLAlchemy passes to asyncpg.connect() as keyword arguments.
-ASYNCPG_REJECTS = ("sslmode", "channel_binding", "connect_timeout", "options", "target_session_attrs")
 
 
 def run(ctx: ProbeContext, params: dict[str, Any]) -> ProbeResult:
@@ -23,7 +22,7 @@ def run(ctx: ProbeContext, params: dict[str, Any]) -> ProbeResult:
             return ProbeResult.confirmed(f"DATABASE_URL is malformed: {ctx.url_error}")
         return ProbeResult.inconclusive(f"DATABASE_URL cannot be parsed: {ctx.url_error}")
     url = ctx.parsed
-    if "params" in checks and url.driver in (None, "psycopg2", "psycopg"):
+    if "params" in checks and url.driver in (None, "psycopg2", "psycopg", "psycopg_async"):
         unknown = [k for k in url.query if k not in LIBPQ_PARAMS]
         if unknown:
             problems.append(f"libpq does not know the URL parameter(s) {', '.join(unknown)} "
@@ -34,7 +33,7 @@ def run(ctx: ProbeContext, params: dict[str, Any]) -> ProbeResult:
         problems.append("the scheme is postgres://, which SQLAlchemy 1.4+ rejects "
                         "(NoSuchModuleError: Can't load plugin: sqlalchemy.dialects:postgres)")
     if "asyncpg_ssl" in checks and url.driver == "asyncpg":
-        bad = [k for k in ASYNCPG_REJECTS if k in url.query]
+        bad = drivers.asyncpg_rejected(url.query)
         if bad:
             problems.append(f"asyncpg is given libpq parameter(s) {', '.join(bad)}, which it does not accept "
                             "(TypeError: connect() got an unexpected keyword argument)")
