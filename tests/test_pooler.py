@@ -7,10 +7,12 @@ installs it) a missing PgBouncer is a failure, not a skip.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import stat
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -162,3 +164,55 @@ def test_dashed_parameter_names_are_not_folded() -> None:
     """PgBouncer compares names as sent: Neon refuses `client-encoding` though `client_encoding` is tracked."""
     parsed = parse_url("postgresql+psycopg2://u@h:6432/d?options=-c%20client-encoding%3DUTF8")
     assert pooler.untracked_startup_parameters(parsed) == ["client-encoding=UTF8"]
+
+
+def test_pool_stats_through_the_pooler_shows_its_pools(pooled_lab: LabCluster, cli: Any) -> None:
+    """pool-stats on a pooled URL says so, and with --pgbouncer-url shows the pooler's waiting clients."""
+    import threading
+
+    import psycopg2
+
+    bouncer = pooled_lab.pooler()
+    dsn = "postgresql://" + bouncer.url().split("://", 1)[1].split("?", 1)[0]
+    held = []
+    for _ in range(POOLER_SPEC.default_pool_size or 2):  # leaked transactions hold both server connections
+        conn = psycopg2.connect(dsn, connect_timeout=5)
+        try:
+            conn.cursor().execute("SELECT 1")
+        except psycopg2.Error as exc:
+            raise AssertionError(f"{exc}; pooler log: {bouncer.log_tail(8)}; pools: {bouncer.show('POOLS')}") from None
+        held.append(conn)
+    waiter_error: list[BaseException] = []
+
+    def wait_in_queue() -> None:
+        try:
+            psycopg2.connect(dsn, connect_timeout=5).cursor().execute("SELECT 1")
+        except BaseException as exc:  # query_wait_timeout after 2 s: expected
+            waiter_error.append(exc)
+
+    waiter = threading.Thread(target=wait_in_queue, daemon=True)
+    waiter.start()
+    try:
+        time.sleep(0.5)
+        proc = cli("pool-stats", "--json", "--pgbouncer-url", bouncer.admin_url(),
+                   env={"DATABASE_URL": pooled_lab.app_url()})
+    finally:
+        waiter.join(10)
+        for conn in held:
+            conn.close()
+    assert proc.stdout, proc.stderr
+    doc = json.loads(proc.stdout)
+    found = {f["id"]: f for f in doc["findings"]}
+    assert "pooler-waiting" in found, doc["findings"]
+    assert found["pooler-waiting"]["severity"] == "warn" and "1 waiting" in found["pooler-waiting"]["message"]
+    assert proc.returncode == 1
+    for secret in (pooled_lab.state.app_password, pooled_lab.state.superuser_password):
+        assert secret not in proc.stdout + proc.stderr
+
+
+def test_pooled_url_is_said_as_such() -> None:
+    from neondoctor.pool_stats.pooler import pooled_findings
+
+    neon = parse_url("postgresql://u@ep-cool-darkness-123456-pooler.us-east-2.aws.neon.tech/neondb")
+    assert [f.id for f in pooled_findings(neon, None)] == ["pooled-endpoint"]
+    assert pooled_findings(parse_url("postgresql://u@db.example.com:5432/d"), None) == []

@@ -7,6 +7,7 @@ and `serve` live in `pool_stats_sub_cmd`.
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import click
 
@@ -43,6 +44,8 @@ from neondoctor.errors import EXIT_FINDINGS, EXIT_OK, EXIT_UNREACHABLE
               show_default=True, metavar="SECONDS", help="Idle in transaction longer than this is a warning.")
 @click.option("--leak-min-climb", type=click.IntRange(min=1), default=3, show_default=True, metavar="N",
               help="--watch: slots gained first->last sample before a leak is suspected.")
+@click.option("--pgbouncer-url", default=None, metavar="URL", envvar="NEONDOCTOR_PGBOUNCER_URL",
+              help="A PgBouncer admin console (database pgbouncer) whose pools to show beside the slots.")
 @click.option("--connect-timeout", type=click.IntRange(min=2, max=60), default=5, show_default=True,
               metavar="SECONDS",
               help="Seconds to wait for the one connection.")
@@ -51,7 +54,7 @@ from neondoctor.errors import EXIT_FINDINGS, EXIT_OK, EXIT_UNREACHABLE
 def pool_stats(ctx: click.Context, as_json: bool, as_check: bool, recycle: float | None, processes: int | None, pool_size: int | None,
                max_overflow: int | None, app_name: str | None, engine_target: str | None, watch: bool,
                interval: float, samples: int, warn_pct: float, critical_pct: float, iit_warn: float,
-               leak_min_climb: int, connect_timeout: int) -> None:
+               leak_min_climb: int, pgbouncer_url: str | None, connect_timeout: int) -> None:
     """Connection slots in use, by whom, against what the server allows.
 
     One connection (read-only, bounded timeouts, application_name=neondoctor), one query per sample.
@@ -129,9 +132,24 @@ def pool_stats(ctx: click.Context, as_json: bool, as_check: bool, recycle: float
         click.get_current_context().exit(EXIT_UNREACHABLE)
 
     findings = ps.evaluate(report.snapshot, thresholds, sizing=sizing, engine=engine, app_name=app_name)
-    report.findings = sort_findings(findings + leak)
+    report.findings = sort_findings(findings + leak + _pooler_findings(parsed, pgbouncer_url, connect_timeout))
     click.echo(render_json(report, one_line=watch) if as_json else render_text(report))
     click.get_current_context().exit(EXIT_FINDINGS if worst(report.findings) in ("warn", "critical") else EXIT_OK)
+
+
+def _pooler_findings(parsed: Any, pgbouncer_url: str | None, connect_timeout: int) -> list[Any]:
+    """A pooled URL said as such; with --pgbouncer-url, the pooler's own pools (one console connection)."""
+    from neondoctor.pool_stats.pooler import PoolerWatch, pooled_findings
+    from neondoctor.url import parse_url
+
+    pools = None
+    if pgbouncer_url:
+        watch = PoolerWatch(parse_url(pgbouncer_url), connect_timeout=connect_timeout)
+        try:
+            pools = watch.pools()
+        finally:
+            watch.close()
+    return pooled_findings(parsed, pools)
 
 
 from neondoctor.cli.pool_stats_sub_cmd import record, report, serve  # noqa: E402  (click only; no heavy import)

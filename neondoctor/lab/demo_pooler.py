@@ -205,6 +205,21 @@ def _login_error(url: str) -> str:
     return last
 
 
+def _until_the_pooler_logs_in(url: str, seconds: float = 15) -> None:
+    """After a login fault: the pooler retries after server_login_retry; the next fault needs it back."""
+    import psycopg2
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            with contextlib.closing(psycopg2.connect(_dsn(url), connect_timeout=5)) as conn:
+                conn.cursor().execute("SELECT 1")
+                return
+        except psycopg2.Error:
+            time.sleep(0.3)
+    raise RuntimeError("the pooler did not log in to the server again after the fault")
+
+
 @contextlib.contextmanager
 def server_down(cluster: LabCluster, url: str) -> Iterator[str]:
     """The server behind the pooler stops: the pooler reports its failed logins."""
@@ -214,6 +229,7 @@ def server_down(cluster: LabCluster, url: str) -> Iterator[str]:
         yield _login_error(url)
     finally:
         cluster.start()
+        _until_the_pooler_logs_in(url)
 
 
 @contextlib.contextmanager
@@ -225,6 +241,9 @@ def server_rejects_login(cluster: LabCluster, url: str) -> Iterator[str]:
         yield _login_error(url)
     finally:
         cluster.execute(f"ALTER ROLE {APP_USER} PASSWORD %s", (cluster.state.app_password,))
+        # Same password, new SCRAM salt: the pooler's userlist must be read again to match it.
+        cluster.pooler().reload()
+        _until_the_pooler_logs_in(url)
 
 
 def scenarios(scenario_type: Any) -> list[Any]:

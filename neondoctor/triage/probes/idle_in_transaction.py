@@ -38,11 +38,8 @@ def run(ctx: ProbeContext, params: dict[str, Any]) -> ProbeResult:
     if conn is None:
         return ProbeResult.inconclusive(f"could not connect to read the setting: {first_line(exc or Exception())}")
     try:
-        with conn.cursor() as cur:
-            cur.execute("SELECT current_setting('idle_in_transaction_session_timeout')")
-            setting = str(cur.fetchone()[0])
-            cur.execute(SESSIONS_SQL, (APPLICATION_NAME,))
-            rows = cur.fetchall()
+        setting = str(conn.scalar("SELECT current_setting('idle_in_transaction_session_timeout')"))
+        rows = conn.query(SESSIONS_SQL, (APPLICATION_NAME,))
     except Exception as exc2:
         return ProbeResult.inconclusive(f"could not read the setting: {first_line(exc2)}")
     finally:

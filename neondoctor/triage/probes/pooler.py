@@ -39,13 +39,16 @@ def look(ctx: ProbeContext, *, database: str = pooler.ADMIN_DATABASE) -> Sightin
     the client limit, which PgBouncer does not apply to its console, to the URL's own database)."""
     import psycopg2
 
-    from neondoctor.connect import connect_kwargs
+    from neondoctor import drivers
+    from neondoctor.connect import APPLICATION_NAME
 
     assert ctx.parsed is not None
     target = dataclasses.replace(ctx.parsed, database=database, query={
         k: v for k, v in ctx.parsed.query.items() if k not in ("options", "dbname")})
     try:
-        conn = psycopg2.connect(**connect_kwargs(target, connect_timeout=ctx.timeout))
+        # psycopg2 always: PgBouncer's console knows only libpq's simple query protocol.
+        conn = psycopg2.connect(**drivers.connect_params(target, "psycopg2", timeout=ctx.timeout,
+                                                         application_name=APPLICATION_NAME))
     except Exception as exc:
         text = str(exc)
         if "max_client_conn" in text:
