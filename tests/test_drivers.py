@@ -18,7 +18,7 @@ from neondoctor.connect import Session, classify_connect_error, read_only
 from neondoctor.errors import ConfigError
 from neondoctor.url import parse_url
 
-PW = "Drv-" + "pw-83k1"
+PW = "Drv-" + "pw-83k1-Qm7xT"  # 18 characters: not a weak password (url.password-weak)
 
 
 def test_default_driver_per_sqlalchemy_version() -> None:

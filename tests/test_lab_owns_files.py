@@ -21,7 +21,7 @@ from neondoctor.lab.owned import MARKER
 from neondoctor.settings import read_env_file
 from neondoctor.url import libpq_kwargs, parse_url
 
-USER_ENV = "DATABASE_URL=postgresql://prod:Pr0d-S3cret-Value@db.example.com/prod\nSTRIPE_KEY=sk_live_x\n"
+USER_ENV = "DATABASE_URL=postgresql://prod:Pr0d-S3cret-Value@db.example.com/prod\nSTRIPE_KEY=sk_live_x\n"  # neondoctor: allow-secret
 
 
 def _lab(cli: Any, *args: str) -> subprocess.CompletedProcess[str]:
