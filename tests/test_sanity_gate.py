@@ -354,6 +354,9 @@ def test_killed_mid_run_with_no_create_and_read_only(make_cluster: Callable[...,
     assert run_sanity(url).passed  # the budget tables exist; --no-create writes markers into them
     conn = cluster.connect(user="app", database="neondoctor_lab")
     with conn.cursor() as cur:
+        # The lab runs with synchronous_commit=off for speed: this commit must reach the WAL before the
+        # server is killed, or crash recovery may rightly forget it.
+        cur.execute("SET synchronous_commit = on")
         cur.execute("INSERT INTO categories (name) VALUES ('food')")
     conn.close()
     keep = cluster.execute("SELECT xmin::text, ctid::text, c::text FROM categories c", database="neondoctor_lab")

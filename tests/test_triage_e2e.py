@@ -324,9 +324,12 @@ def test_lab_demo_cli(cli: Any) -> None:
     assert all(item["triage"]["verdict"]["status"] == "confirmed" for item in data)
 
 
-def test_manual_step_answered_at_the_prompt(lab_primary: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The walk asks `ask(step)` at a manual step (the CLI wires a terminal prompt to it)."""
-    monkeypatch.setenv("DATABASE_URL", lab_primary.app_url())
+def test_manual_step_answered_at_the_prompt(make_cluster: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The walk asks `ask(step)` at a manual step (the CLI wires a terminal prompt to it).
+
+    A cluster of its own: on the shared one, other tests' idle sessions would confirm an earlier step."""
+    cluster = make_cluster()
+    monkeypatch.setenv("DATABASE_URL", cluster.app_url())
     books = load_runbooks()
     asked: list[str] = []
 
