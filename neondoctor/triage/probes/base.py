@@ -82,20 +82,55 @@ def endpoint(ctx: ProbeContext) -> tuple[str | None, int, str]:
 
 
 @dataclass(frozen=True)
+class Param:
+    """One parameter a probe takes from a runbook step's `params:`; runbook validation checks it up front."""
+
+    kind: type | tuple[type, ...]
+    choices: tuple[Any, ...] = ()  # the allowed values (for a list: of each item); () means any of `kind`
+    required: bool = False
+    help: str = ""
+
+    def problem(self, value: Any) -> str | None:
+        """Why `value` is not acceptable, or None."""
+        kinds = self.kind if isinstance(self.kind, tuple) else (self.kind,)
+        # YAML's true/false are bools, and bool is an int: only a bool parameter takes one
+        if not isinstance(value, kinds) or isinstance(value, bool) != (bool in kinds):
+            return f"{value!r} is not {' or '.join(_KIND_NAMES.get(k, k.__name__) for k in kinds)}"
+        if self.choices:
+            items = value if isinstance(value, list) else [value]
+            bad = [v for v in items if v not in self.choices]
+            if bad:
+                return f"{bad[0]!r} is not one of: {', '.join(map(str, self.choices))}"
+        return None
+
+
+_KIND_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "true or false", list: "a list"}
+
+
+@dataclass(frozen=True)
 class Probe:
+    """A probe: its id (the name runbook steps use, and its module's name), what it checks, and how.
+
+    `in_runbooks=False` marks a probe the walk runs by itself (target), which no step may name."""
+
     id: str
     summary: str
     run: Callable[[ProbeContext, dict[str, Any]], ProbeResult]
-    params: dict[str, type | tuple[type, ...]] = field(default_factory=dict)
+    params: dict[str, Param] = field(default_factory=dict)
+    in_runbooks: bool = True
 
-    def check_params(self, params: dict[str, Any]) -> list[str]:
-        problems = []
+    def check_params(self, params: dict[str, Any]) -> list[tuple[str | None, str]]:
+        """(key, problem) for each problem of a step's params; key None: the mapping as a whole."""
+        problems: list[tuple[str | None, str]] = []
         for key, value in params.items():
             if key not in self.params:
                 allowed = ", ".join(self.params) or "none"
-                problems.append(f"unknown parameter {key!r} for probe {self.id!r} (allowed: {allowed})")
-            elif not isinstance(value, self.params[key]) or isinstance(value, bool) != (self.params[key] is bool):
-                problems.append(f"parameter {key!r} of probe {self.id!r} has the wrong type")
+                problems.append((None, f"unknown parameter {key!r} for probe {self.id!r} (allowed: {allowed})"))
+            elif (why := self.params[key].problem(value)) is not None:
+                problems.append((str(key), why))
+        for key, param in self.params.items():
+            if param.required and key not in params:
+                problems.append((key, f"missing: probe {self.id!r} needs it"))
         return problems
 
 

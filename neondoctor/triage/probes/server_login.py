@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from neondoctor.triage.probes.base import (
+    Param,
     Probe,
     ProbeContext,
     ProbeResult,
@@ -23,6 +24,8 @@ from neondoctor.triage.probes.base import (
     first_line,
     server_side,
 )
+
+CHECKS = ("reach", "auth")
 
 
 def run(ctx: ProbeContext, params: dict[str, Any]) -> ProbeResult:
@@ -49,4 +52,4 @@ def run(ctx: ProbeContext, params: dict[str, Any]) -> ProbeResult:
 
 
 PROBE = Probe(id="server_login", summary="behind a pooler: can the server be reached, does it take the credentials",
-              run=run, params={"check": str})
+              run=run, params={"check": Param(str, CHECKS, help="what to confirm (default reach)")})

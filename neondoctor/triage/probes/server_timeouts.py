@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from neondoctor.triage.probes.base import (
+    Param,
     Probe,
     ProbeContext,
     ProbeResult,
@@ -39,4 +40,5 @@ def run(ctx: ProbeContext, params: dict[str, Any]) -> ProbeResult:
     return ProbeResult.ruled_out(f"no server idle timeout is set: {shown}")
 
 
-PROBE = Probe(id="server_timeouts", summary="server idle-session timeouts", run=run, params={"setting": str})
+PROBE = Probe(id="server_timeouts", summary="server idle-session timeouts", run=run,
+              params={"setting": Param(str, SETTINGS, help="read only this one (default both)")})
