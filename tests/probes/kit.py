@@ -21,3 +21,12 @@ def expect(result: ProbeResult, status: str, *phrases: str) -> str:
     for phrase in phrases:
         assert phrase in result.evidence, (phrase, result.evidence)
     return result.evidence
+
+
+def closed_port() -> int:
+    """A local port nothing listens on (bound, then released)."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])

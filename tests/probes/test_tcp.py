@@ -2,18 +2,10 @@
 
 from __future__ import annotations
 
-import socket
-
 from neondoctor.triage.probes.tcp import PROBE
 from neondoctor.triage.target import extract_target
 
-from .kit import context, expect
-
-
-def _closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])  # nothing listens once it is closed
+from .kit import closed_port, context, expect
 
 
 def test_a_listening_port_rules_it_out(blackhole_port: int) -> None:
@@ -22,14 +14,14 @@ def test_a_listening_port_rules_it_out(blackhole_port: int) -> None:
 
 
 def test_a_refused_connection_is_confirmed() -> None:
-    port = _closed_port()
+    port = closed_port()
     evidence = expect(PROBE.run(context(f"postgresql://app@127.0.0.1:{port}/db"), {}), "confirmed",
                       f"127.0.0.1:{port} refused the connection")
     assert "nothing listens" in evidence
 
 
 def test_the_errors_own_server_is_probed_when_the_url_names_another(blackhole_port: int) -> None:
-    port = _closed_port()
+    port = closed_port()
     ctx = context(f"postgresql://app@127.0.0.1:{port}/db")
     ctx.error_target = extract_target(f'connection to server at "127.0.0.1", port {blackhole_port} failed: '
                                       "Connection refused")

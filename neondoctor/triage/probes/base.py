@@ -198,6 +198,31 @@ def close_quietly(conn: Any) -> None:
         pass
 
 
+# The session's own value of a setting, as RESET would restore it (server, database, role and startup
+# `options`), not current_setting(): attempt_connect's read-only transaction sets a local
+# idle_in_transaction_session_timeout of its own, which must not pass for the server's.
+SESSION_SETTING_SQL = "SELECT reset_val, unit FROM pg_settings WHERE name = %s"
+_UNITS = {"ms": ((86_400_000, "d"), (3_600_000, "h"), (60_000, "min"), (1000, "s"), (1, "ms")),
+          "s": ((86_400, "d"), (3600, "h"), (60, "min"), (1, "s")),
+          "min": ((1440, "d"), (60, "h"), (1, "min"))}
+
+
+def session_setting(conn: Any, name: str) -> str | None:
+    """`name`'s value outside the probe's transaction, shown as PostgreSQL shows it (5min, 20s, 0);
+    None when the server has no such setting (too old)."""
+    rows = conn.query(SESSION_SETTING_SQL, (name,))
+    if not rows:
+        return None
+    value, unit = str(rows[0][0]), rows[0][1]
+    if unit in _UNITS and value.lstrip("-").isdigit():
+        number = int(value)
+        if number <= 0:
+            return str(number)
+        size, suffix = next((size, suffix) for size, suffix in _UNITS[unit] if number % size == 0)
+        return f"{number // size}{suffix}"
+    return value + (unit or "")
+
+
 def importable(module: str) -> bool:
     """find_spec without importing; an import hook that refuses the module counts as not importable."""
     try:

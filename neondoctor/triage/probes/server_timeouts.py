@@ -13,6 +13,7 @@ from neondoctor.triage.probes.base import (
     close_quietly,
     first_line,
     server_side,
+    session_setting,
 )
 
 SETTINGS = ("idle_session_timeout", "idle_in_transaction_session_timeout")
@@ -28,7 +29,7 @@ def run(ctx: ProbeContext, params: dict[str, Any]) -> ProbeResult:
     values: dict[str, str | None] = {}
     try:
         for name in names:
-            values[name] = conn.scalar("SELECT current_setting(%s, true)", (name,))
+            values[name] = session_setting(conn, name)
     except Exception as exc2:
         return ProbeResult.inconclusive(f"could not read settings: {first_line(exc2)}")
     finally:
