@@ -34,6 +34,18 @@ def test_every_probe_has_a_test_module_and_says_what_it_asks() -> None:
             assert param.help, f"probes/{pid}.py: parameter {key!r} says what it does"
 
 
+def test_the_readme_lists_every_probe_with_its_params() -> None:
+    """README "Adding a probe": one table row per probe, naming each parameter and its allowed values."""
+    section = (REPO / "README.md").read_text().split("## Adding a probe", 1)[1].split("\n## ", 1)[0]
+    rows = {line.split("`")[1]: line for line in section.splitlines() if line.startswith("| `")}
+    assert set(rows) == set(PROBES)
+    for pid, probe in PROBES.items():
+        for key, param in probe.params.items():
+            assert f"`{key}`" in rows[pid], (pid, key)
+            if "..." not in rows[pid]:
+                assert all(str(choice) in rows[pid] for choice in param.choices), (pid, key)
+
+
 def test_an_unknown_probe_is_a_configuration_error() -> None:
     with pytest.raises(ConfigError, match="unknown probe 'tpc' \\(known: app_settings, auth,") as info:
         get_probe("tpc")
