@@ -99,6 +99,53 @@ def trie_pattern(words: Iterable[str]) -> str:
     return emit(trie)
 
 
+class LiteralIndex:
+    """Which conditions have a literal in a text, found without testing each of the ~800 conditions.
+
+    One regex finds every position where some literal starts (a lookahead over the literals' prefix
+    tree); the literals starting there are looked up by their first two characters and confirmed, and
+    each literal found names the conditions it belongs to. A log line costs a few microseconds instead
+    of a loop over every condition.
+    """
+
+    HEAD = 2  # characters of a literal's start that key the lookup
+
+    def __init__(self, conditions: Sequence[tuple[Runbook, Condition]]) -> None:
+        self.always: list[int] = []  # conditions without a literal: candidates for any text
+        self.owners: dict[str, list[int]] = {}  # literal -> conditions, by their position in the order
+        for i, (_book, cond) in enumerate(conditions):
+            if not cond.literals:
+                self.always.append(i)
+            for lit in cond.literals:
+                self.owners.setdefault(lit, []).append(i)
+        self.heads: dict[str, list[str]] = {}
+        self.short: list[str] = []  # literals shorter than HEAD: tested one by one
+        for lit in self.owners:
+            if len(lit) < self.HEAD:
+                self.short.append(lit)
+            else:
+                self.heads.setdefault(lit[:self.HEAD], []).append(lit)
+        self.starts = re.compile("(?=" + trie_pattern(self.owners) + ")") if self.owners else None
+
+    def any(self, lowered: str) -> bool:
+        return bool(self.starts and self.starts.search(lowered))
+
+    def conditions(self, lowered: str) -> list[int]:
+        """Positions (in match order) of the conditions that can match this lower-cased text."""
+        found = set(self.always)
+        for lit in self.short:
+            if lit in lowered:
+                found.update(self.owners[lit])
+        if self.starts is not None:
+            heads, owners = self.heads, self.owners
+            for at in self.starts.finditer(lowered):
+                pos = at.start()
+                for lit in heads.get(lowered[pos:pos + self.HEAD], ()):
+                    if lowered.startswith(lit, pos):
+                        found.update(owners[lit])
+        return sorted(found)
+
+
 class Matcher:
     """Runbooks compiled for matching; build once, match many times."""
 
@@ -117,40 +164,47 @@ class Matcher:
                 else:
                     self._unfiltered = True  # a condition without a literal: every line is a candidate
         self.literals = tuple(sorted(literals))
-        self._prefilter: re.Pattern[str] | None = None  # built on first use: one paste needs none
+        self._conditions = [(book, cond) for book in self.runbooks for cond in book.conditions]
+        self._index: LiteralIndex | None = None  # built on first line of a log: one paste needs none
+
+    @property
+    def index(self) -> LiteralIndex:
+        if self._index is None:
+            self._index = LiteralIndex(self._conditions)
+        return self._index
 
     def might_match(self, text: str) -> bool:
         """Cheap test: False means no condition can match this text."""
-        if self._unfiltered:
-            return True
-        if self._prefilter is None and self.literals:
-            self._prefilter = re.compile(trie_pattern(self.literals))
-        return bool(self._prefilter and self._prefilter.search(text.lower()))
+        return self._unfiltered or self.index.any(text.lower())
 
     def match(self, text: str) -> Match | None:
         """The first runbook (in order) with a condition matching the normalised paste.
 
         No global pre-filter here: each condition's own literal test is cheaper than building one."""
-        return self._match_clean(normalise(text))
+        return self._match_clean(normalise(text), indexed=False)
 
-    def _match_clean(self, clean: str) -> Match | None:
+    def _candidates(self, lowered: str, indexed: bool) -> Iterable[tuple[Runbook, Condition]]:
+        """The conditions, in order, that have one of their literals in the text (or none at all)."""
+        if indexed:
+            return (self._conditions[i] for i in self.index.conditions(lowered))
+        # One paste: testing each condition's literals is cheaper than building the index.
+        return ((book, cond) for book, cond in self._conditions
+                if not cond.literals or any(lit in lowered for lit in cond.literals))
+
+    def _match_clean(self, clean: str, *, indexed: bool = True) -> Match | None:
         lowered = clean.lower()
         context: str | None = None  # read from the stack only when a condition asks
-        for book in self.runbooks:
-            for cond in book.conditions:
-                # A condition whose literals are all absent cannot match: skip it without compiling.
-                if cond.literals and not any(lit in lowered for lit in cond.literals):
+        for book, cond in self._candidates(lowered, indexed):
+            if cond.contexts:
+                context = context or raised_in(clean)
+                if context not in cond.contexts:
                     continue
-                if cond.contexts:
-                    context = context or raised_in(clean)
-                    if context not in cond.contexts:
-                        continue
-                if cond.unless and any(u in lowered for u in cond.unless):
-                    continue
-                found = cond.pattern.search(clean)
-                if found:
-                    matched = found.group(found.lastindex or 0) if cond.operator == "all" else found.group(0)
-                    return Match(book, cond, " ".join(matched.split()), context or raised_in(clean))
+            if cond.unless and any(u in lowered for u in cond.unless):
+                continue
+            found = cond.pattern.search(clean)
+            if found:
+                matched = found.group(found.lastindex or 0) if cond.operator == "all" else found.group(0)
+                return Match(book, cond, " ".join(matched.split()), context or raised_in(clean))
         return None
 
     def match_line(self, line: str) -> Match | None:
