@@ -10,7 +10,7 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from neondoctor.triage.matcher import Matcher, normalise
+from neondoctor.triage.matcher import LiteralIndex, Matcher, normalise
 from neondoctor.triage.runbook import load_runbooks
 
 GOLDEN_DIR = Path(__file__).parent / "golden"
@@ -124,18 +124,25 @@ def test_any_text_matches_deterministically_and_fast(text: str) -> None:
         assert all(m.match_line(line) is None for line in text.splitlines())
 
 
+_INDEXES = (LiteralIndex(_MATCHER._conditions), LiteralIndex(_MATCHER._conditions, use_re2=False))
 _WORDS = sorted({w for lit in _MATCHER.literals for w in (lit, lit[:3], lit[1:])})
 
 
 @settings(max_examples=300, deadline=None)
 @given(st.lists(st.one_of(st.sampled_from(_WORDS), st.text(max_size=8)), max_size=25).map("".join))
 def test_the_literal_index_picks_the_conditions_each_literal_test_would(text: str) -> None:
-    """Built from the literals themselves, overlapping and cut short: the index is exact, not a guess."""
+    """Built from the literals themselves, overlapping and cut short: the index is exact, not a guess,
+    with an RE2 set (google-re2 installed) and with the regex it falls back to."""
     lowered = text.lower()
-    index = _MATCHER.index
     expected = [i for i, (_, cond) in enumerate(_MATCHER._conditions)
                 if not cond.literals or any(lit in lowered for lit in cond.literals)]
-    assert index.conditions(lowered) == expected
+    for index in _INDEXES:
+        assert index.conditions(lowered) == expected
+        assert index.any(lowered) == any(lit in lowered for lit in _MATCHER.literals)
+
+
+def test_both_index_paths_are_tested() -> None:
+    assert _INDEXES[0]._set is not None and _INDEXES[1]._set is None
 
 
 @settings(max_examples=100, deadline=None)

@@ -17,6 +17,7 @@ import json
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from neondoctor.triage.context import raised_in
 from neondoctor.triage.runbook import Condition, Runbook
@@ -102,15 +103,18 @@ def trie_pattern(words: Iterable[str]) -> str:
 class LiteralIndex:
     """Which conditions have a literal in a text, found without testing each of the ~800 conditions.
 
-    One regex finds every position where some literal starts (a lookahead over the literals' prefix
-    tree); the literals starting there are looked up by their first two characters and confirmed, and
-    each literal found names the conditions it belongs to. A log line costs a few microseconds instead
-    of a loop over every condition.
+    With google-re2 (`neondoctor[fast]`), one RE2 set of every literal names those present in one
+    linear pass. Without it (or for a text longer than `SET_MAX`), one regex finds every position
+    where some literal starts (a lookahead over the literals' prefix tree), and the literals starting
+    there are looked up by their first two characters and confirmed. Each literal found names the
+    conditions it belongs to. A log line costs microseconds instead of a loop over every condition.
     """
 
     HEAD = 2  # characters of a literal's start that key the lookup
+    SET_MAX = 1 << 16  # characters: a longer text takes the regex path (an RE2 set has no fallback
+    # when its DFA runs out of memory, and would then report nothing)
 
-    def __init__(self, conditions: Sequence[tuple[Runbook, Condition]]) -> None:
+    def __init__(self, conditions: Sequence[tuple[Runbook, Condition]], *, use_re2: bool = True) -> None:
         self.always: list[int] = []  # conditions without a literal: candidates for any text
         self.owners: dict[str, list[int]] = {}  # literal -> conditions, by their position in the order
         for i, (_book, cond) in enumerate(conditions):
@@ -125,25 +129,59 @@ class LiteralIndex:
                 self.short.append(lit)
             else:
                 self.heads.setdefault(lit[:self.HEAD], []).append(lit)
-        self.starts = re.compile("(?=" + trie_pattern(self.owners) + ")") if self.owners else None
+        self._starts: re.Pattern[str] | None = None
+        self._by_id = list(self.owners)
+        self._set = _literal_set(self._by_id) if use_re2 else None
+
+    @property
+    def starts(self) -> re.Pattern[str]:
+        if self._starts is None:
+            self._starts = re.compile("(?=" + trie_pattern(self.owners) + ")") if self.owners else re.compile("(?!)")
+        return self._starts
+
+    def present(self, lowered: str) -> list[str]:
+        """The literals that occur in this lower-cased text."""
+        if self._set is not None and len(lowered) <= self.SET_MAX:
+            by_id = self._by_id
+            return [by_id[i] for i in self._set.Match(lowered) or ()]
+        found = [lit for lit in self.short if lit in lowered]
+        heads = self.heads
+        for at in self.starts.finditer(lowered):
+            pos = at.start()
+            found.extend(lit for lit in heads.get(lowered[pos:pos + self.HEAD], ()) if lowered.startswith(lit, pos))
+        return found
 
     def any(self, lowered: str) -> bool:
-        return bool(self.starts and self.starts.search(lowered))
+        if self._set is not None and len(lowered) <= self.SET_MAX:
+            return bool(self._set.Match(lowered))
+        return any(lit in lowered for lit in self.short) or self.starts.search(lowered) is not None
 
     def conditions(self, lowered: str) -> list[int]:
         """Positions (in match order) of the conditions that can match this lower-cased text."""
         found = set(self.always)
-        for lit in self.short:
-            if lit in lowered:
-                found.update(self.owners[lit])
-        if self.starts is not None:
-            heads, owners = self.heads, self.owners
-            for at in self.starts.finditer(lowered):
-                pos = at.start()
-                for lit in heads.get(lowered[pos:pos + self.HEAD], ()):
-                    if lowered.startswith(lit, pos):
-                        found.update(owners[lit])
+        owners = self.owners
+        for lit in self.present(lowered):
+            found.update(owners[lit])
         return sorted(found)
+
+
+def _literal_set(literals: Sequence[str]) -> Any:
+    """An RE2 set of the literals (ids in order), or None without google-re2."""
+    if not literals:
+        return None
+    try:
+        import re2
+    except ImportError:
+        return None
+    options = re2.Options()
+    options.literal = True
+    options.max_mem = 64 << 20
+    found = re2.Set.SearchSet(options)
+    for i, lit in enumerate(literals):
+        if found.Add(lit) != i:
+            return None
+    found.Compile()
+    return found
 
 
 class Matcher:
