@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 from functools import lru_cache
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -23,13 +22,13 @@ _FINGERPRINT: str | None = None
 
 def shipped_runbooks_dir() -> Path:
     """The runbooks that ship with neondoctor: inside the wheel, or the repo's `runbooks/` (editable)."""
-    try:
-        packaged = resources.files("neondoctor") / "_runbooks"
-        if packaged.is_dir():
-            return Path(str(packaged))
-    except (ModuleNotFoundError, OSError):
-        pass
-    return Path(__file__).resolve().parents[3] / "runbooks"
+    # Beside the package's files (importlib.resources would cost start-up time for the same answer:
+    # the runbooks are read as plain files, so a zipped install could not use them either way).
+    here = Path(__file__).resolve().parents[2]
+    packaged = here / "_runbooks"
+    if packaged.is_dir():
+        return packaged
+    return here.parent / "runbooks"
 
 
 @lru_cache(maxsize=256)
