@@ -24,6 +24,7 @@ from typing import Any
 
 from neondoctor.lab import demo_pooler
 from neondoctor.lab.cluster import APP_DATABASE, APP_USER, LabCluster, LabSpec, PgInstall, free_port, temporary_cluster
+from neondoctor.lab.fault import raised
 from neondoctor.triage.runbook import Runbook, load_runbooks
 from neondoctor.triage.walk import TriageOptions, TriageResult, triage
 
@@ -132,12 +133,6 @@ def _app(driver: str) -> Iterator[_App]:
         app.close()
 
 
-def _error_of(exc: BaseException) -> str:
-    module = type(exc).__module__
-    name = type(exc).__qualname__ if module == "builtins" else f"{module}.{type(exc).__qualname__}"
-    return f"{name}: {exc}".strip()
-
-
 def _connect_app(app: _App, url: str, **engine_kwargs: Any) -> None:
     from sqlalchemy import text
 
@@ -154,12 +149,7 @@ def _connect_app(app: _App, url: str, **engine_kwargs: Any) -> None:
 @contextlib.contextmanager
 def _simple(url: str, driver: str = "psycopg2", **engine_kwargs: Any) -> Iterator[str]:
     with _app(driver) as app:
-        try:
-            _connect_app(app, url, **engine_kwargs)
-        except Exception as exc:
-            yield _error_of(exc)
-            return
-    raise RuntimeError("the fault did not reproduce")
+        yield raised(lambda: _connect_app(app, url, **engine_kwargs))
 
 
 @contextlib.contextmanager
@@ -179,14 +169,9 @@ def _stale(cluster: LabCluster, url: str, driver: str = "psycopg2") -> Iterator[
         try:
             cluster.execute("SELECT pg_terminate_backend(%s)", (app.run(pid),))  # the server drops it
             time.sleep(0.1)
-            try:
-                app.run(reuse)
-            except Exception as exc:
-                yield _error_of(exc)
-                return
+            yield raised(lambda: app.run(reuse))
         finally:
             app.run(engine.dispose)
-    raise RuntimeError("the fault did not reproduce")
 
 
 @contextlib.contextmanager
@@ -195,15 +180,10 @@ def _slots(cluster: LabCluster, url: str, driver: str = "psycopg2") -> Iterator[
     held = [cluster.connect(user=APP_USER, database=APP_DATABASE) for _ in range(available)]
     try:
         with _app(driver) as app:
-            try:
-                _connect_app(app, url)
-            except Exception as exc:
-                yield _error_of(exc)
-                return
+            yield raised(lambda: _connect_app(app, url))
     finally:
         for conn in held:
             conn.close()
-    raise RuntimeError("the fault did not reproduce")
 
 
 @contextlib.contextmanager
@@ -223,15 +203,10 @@ def _leak(url: str, driver: str = "psycopg2") -> Iterator[str]:
                 pass
         leaked = app.run(leak)
         try:
-            try:
-                app.run(second)
-            except Exception as exc:
-                yield _error_of(exc)  # the leaked session stays idle in transaction during triage
-                return
+            yield raised(lambda: app.run(second))  # the leaked session stays idle in transaction during triage
         finally:
             app.run(leaked.close)
             app.run(engine.dispose)
-    raise RuntimeError("the fault did not reproduce")
 
 
 def _missing_driver() -> str | None:
