@@ -210,9 +210,9 @@ def _leak(url: str, driver: str = "psycopg2") -> Iterator[str]:
 
 
 def _missing_driver() -> str | None:
-    from neondoctor.triage.probes.base import importable
+    from neondoctor import drivers
 
-    return next((d for d in ("asyncpg", "pg8000") if not importable(d)), None)
+    return next((d for d in ("asyncpg", "pg8000") if not drivers.installed(d)), None)
 
 
 def scenarios(driver: str = "psycopg2", *, demo: bool = True) -> list[Scenario]:

@@ -13,10 +13,10 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+from neondoctor import drivers
 from neondoctor.lab.cluster import APP_DATABASE, APP_USER, LabCluster
 from neondoctor.lab.fault import NotReproduced, error_of, raised
 from neondoctor.lab.pgbouncer import PoolerSpec
-from neondoctor.triage.probes.base import importable
 
 # Small on purpose: two server connections per user/database, a 2 s queue, eight clients at most.
 # server_login_retry 1 s: after the login faults, the pooler logs in again at once.
@@ -256,4 +256,4 @@ def scenarios(scenario_type: Any) -> list[Any]:
 
 
 def missing_driver(module: str) -> str | None:
-    return None if importable(module) else f"needs {module} (pip install 'neondoctor[all]')"
+    return None if drivers.installed(module) else f"needs {module} (pip install 'neondoctor[all]')"
