@@ -4,9 +4,9 @@ error the driver really raised, and triage it live to its confirmed cause.
 One small cluster serves every scenario (max_connections=8, 3 reserved for superusers), so the
 whole demo takes seconds. Each scenario restores what it broke before the next one starts.
 
-The faults are reproduced in a chosen driver (psycopg2, psycopg, psycopg_async, asyncpg): an async
-driver runs SQLAlchemy's sync API inside a greenlet on a private event loop (`_App`), which is idle
-while triage runs, so the probes may open event loops of their own. The end-to-end tests
+The faults are reproduced in a chosen driver (psycopg2, psycopg, psycopg_async, asyncpg), the app's
+side of each in neondoctor.lab.demo_app; each fault yields the error it raised (neondoctor.lab.fault)
+while it still holds, and triage runs then. The end-to-end tests
 parametrize over the same `scenarios()` (one list of faults, two consumers). The pooler's faults
 (neondoctor.lab.demo_pooler) run through the lab's PgBouncer when there is one, and are reported as
 skipped, with the reason, when there is not.
@@ -24,6 +24,7 @@ from typing import Any
 
 from neondoctor.lab import demo_pooler
 from neondoctor.lab.cluster import APP_DATABASE, APP_USER, LabCluster, LabSpec, PgInstall, free_port, temporary_cluster
+from neondoctor.lab.demo_app import app_in, connect_app
 from neondoctor.lab.fault import raised
 from neondoctor.triage.runbook import Runbook, load_runbooks
 from neondoctor.triage.walk import TriageOptions, TriageResult, triage
@@ -86,77 +87,17 @@ class Scenario:
     pooled: bool = False  # goes through the lab's PgBouncer; triage gets the direct URL too
 
 
-class _App:
-    """The app's side of a scenario in its driver; for an async one, SQLAlchemy's sync API runs inside
-    a greenlet on a private event loop (what AsyncEngine.run_sync does)."""
-
-    def __init__(self, driver: str) -> None:
-        from neondoctor import drivers
-
-        known = drivers.get(driver)
-        self.is_async = bool(known and known.is_async)
-        self.asyncpg = driver == "asyncpg"
-        self._loop: Any = None
-
-    def engine(self, url: str, **kwargs: Any) -> Any:
-        from sqlalchemy import create_engine
-        from sqlalchemy.ext.asyncio import create_async_engine
-
-        if self.asyncpg:  # libpq's connect_timeout is not an asyncpg parameter
-            kwargs.setdefault("connect_args", {"timeout": 5})
-        return create_async_engine(url, **kwargs).sync_engine if self.is_async else create_engine(url, **kwargs)
-
-    def run(self, fn: Callable[[], Any]) -> Any:
-        if not self.is_async:
-            return fn()
-        import asyncio
-
-        from sqlalchemy.util import greenlet_spawn
-
-        if self._loop is None:
-            self._loop = asyncio.new_event_loop()
-            self._loop.set_exception_handler(lambda loop, context: None)
-        return self._loop.run_until_complete(greenlet_spawn(fn))
-
-    def close(self) -> None:
-        if self._loop is not None:
-            self._loop.close()
-            self._loop = None
-
-
-@contextlib.contextmanager
-def _app(driver: str) -> Iterator[_App]:
-    app = _App(driver)
-    try:
-        yield app
-    finally:
-        app.close()
-
-
-def _connect_app(app: _App, url: str, **engine_kwargs: Any) -> None:
-    from sqlalchemy import text
-
-    def connect() -> None:
-        engine = app.engine(url, **engine_kwargs)
-        try:
-            with engine.connect() as conn:
-                conn.execute(text("SELECT 1"))
-        finally:
-            engine.dispose()
-    app.run(connect)
-
-
 @contextlib.contextmanager
 def _simple(url: str, driver: str = "psycopg2", **engine_kwargs: Any) -> Iterator[str]:
-    with _app(driver) as app:
-        yield raised(lambda: _connect_app(app, url, **engine_kwargs))
+    with app_in(driver) as app:
+        yield raised(lambda: connect_app(app, url, **engine_kwargs))
 
 
 @contextlib.contextmanager
 def _stale(cluster: LabCluster, url: str, driver: str = "psycopg2") -> Iterator[str]:
     from sqlalchemy import text
 
-    with _app(driver) as app:
+    with app_in(driver) as app:
         engine = app.engine(url, pool_size=5)  # no pool_pre_ping, like the app's module
 
         def pid() -> Any:
@@ -179,8 +120,8 @@ def _slots(cluster: LabCluster, url: str, driver: str = "psycopg2") -> Iterator[
     available = DEMO_SPEC.max_connections - DEMO_SPEC.superuser_reserved_connections
     held = [cluster.connect(user=APP_USER, database=APP_DATABASE) for _ in range(available)]
     try:
-        with _app(driver) as app:
-            yield raised(lambda: _connect_app(app, url))
+        with app_in(driver) as app:
+            yield raised(lambda: connect_app(app, url))
     finally:
         for conn in held:
             conn.close()
@@ -190,7 +131,7 @@ def _slots(cluster: LabCluster, url: str, driver: str = "psycopg2") -> Iterator[
 def _leak(url: str, driver: str = "psycopg2") -> Iterator[str]:
     from sqlalchemy import text
 
-    with _app(driver) as app:
+    with app_in(driver) as app:
         engine = app.engine(url, pool_size=1, max_overflow=0, pool_timeout=1)
 
         def leak() -> Any:
