@@ -9,6 +9,7 @@ that was not read to its end must not be reported as complete.
 
 from __future__ import annotations
 
+import os
 import sys
 import zlib
 from collections.abc import Callable, Iterator
@@ -33,17 +34,11 @@ def open_log(source: str | Path) -> tuple[BinaryIO, int | None, bool]:
     """(stream, size if known, whether we own the stream)."""
     if str(source) == "-":
         return sys.stdin.buffer, None, False
-    path = Path(source)
+    from neondoctor.inputs import open_regular
+
+    handle = open_regular(source, "log file", buffering=0)  # a FIFO or a device would never end
     try:
-        handle = path.open("rb", buffering=0)
-    except FileNotFoundError:
-        raise ConfigError(f"log file {path} does not exist") from None
-    except IsADirectoryError:
-        raise ConfigError(f"log file {path} is a directory") from None
-    except OSError as exc:
-        raise ConfigError(f"log file {path} cannot be read: {exc.strerror or exc}") from None
-    try:
-        size = path.stat().st_size
+        size: int | None = os.fstat(handle.fileno()).st_size
     except OSError:
         size = None
     return handle, size, True

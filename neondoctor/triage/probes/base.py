@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from neondoctor.netcheck import resolve
+from neondoctor.netcheck import resolve, tcp_connect
 from neondoctor.url import ParsedUrl
 
 if TYPE_CHECKING:
@@ -144,27 +143,12 @@ def need_url(ctx: ProbeContext) -> ProbeResult | None:
 
 def open_socket(host: str, port: int, timeout: float) -> socket.socket:
     """A TCP connection to the first address of host, bounded in total by about `timeout` (+ resolution)."""
-    family, kind, proto, _, addr = resolve(host, port, timeout)[0]
-    sock = socket.socket(family, kind, proto)
-    sock.settimeout(timeout)
-    try:
-        sock.connect(addr)
-    except BaseException:
-        sock.close()
-        raise
-    return sock
+    return tcp_connect(resolve(host, port, timeout)[0], timeout)
 
 
 def first_line(exc: BaseException) -> str:
     text = " ".join(str(exc).split())
     return text[:300] or type(exc).__name__
-
-
-def classify_connect_error(exc: BaseException) -> str:
-    """auth | slots | database | ssl | network | other (the one classifier: neondoctor.connect)."""
-    from neondoctor.connect import classify_connect_error as classify
-
-    return classify(exc)
 
 
 def attempt_connect(ctx: ProbeContext) -> tuple[Any, BaseException | None, str | None]:
@@ -223,9 +207,3 @@ def session_setting(conn: Any, name: str) -> str | None:
     return value + (unit or "")
 
 
-def importable(module: str) -> bool:
-    """find_spec without importing; an import hook that refuses the module counts as not importable."""
-    try:
-        return importlib.util.find_spec(module) is not None
-    except (ImportError, ValueError):
-        return False
