@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from neondoctor.lab.cluster import LabCluster, LabSpec
-from neondoctor.lab.pgbouncer import INSTALL_HINT, LabPooler, PoolerSpec, find_pgbouncer
+from neondoctor.lab.pgbouncer import PoolerSpec, find_pgbouncer
+from tests.conftest import pooled_cluster
 
 # Small limits so a test can reach them: 6 clients, no protocol-level prepared statements kept.
 PROBE_POOLER = PoolerSpec(max_client_conn=6, default_pool_size=2, max_prepared_statements=0)
@@ -20,18 +17,8 @@ PROBE_POOLER = PoolerSpec(max_client_conn=6, default_pool_size=2, max_prepared_s
 
 @pytest.fixture(scope="package")
 def pgbouncer_lab(primary_install: Any) -> Iterator[LabCluster]:
-    if find_pgbouncer() is None:
-        if os.environ.get("CI"):
-            pytest.fail(f"CI must run the pooler tests: {INSTALL_HINT}")
-        pytest.skip(INSTALL_HINT)
-    root = Path(tempfile.mkdtemp(prefix="neondoctor-test-"))
-    cluster = LabCluster.create(root, LabSpec(max_connections=20), primary_install)
-    try:
-        LabPooler.create(cluster, PROBE_POOLER)
+    with pooled_cluster(LabSpec(max_connections=20), PROBE_POOLER, primary_install) as cluster:
         yield cluster
-    finally:
-        cluster.destroy()
-        shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture(scope="package")
