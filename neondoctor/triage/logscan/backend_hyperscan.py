@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import os
 import platform
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -52,6 +51,8 @@ def _works(db: Any, probe: bytes) -> bool:
 
 
 def _write(path: Path, data: bytes) -> None:
+    import tempfile  # only on a cache miss: start-up with a warm cache never pays for it
+
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
