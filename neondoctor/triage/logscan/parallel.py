@@ -7,8 +7,9 @@ line, records.py): no record spans two ranges, so the incidents each range count
 those of the whole file. The first range is scanned here, the others in forked children that send
 their partial result back through a pipe; line numbers are offset when the parts are merged.
 
-Only on Linux, and only while this process runs no other thread (fork is safe then). Gzip, stdin,
-small files and NEONDOCTOR_SCAN_WORKERS=1 are scanned in one process. A child that dies has its
+Only on Linux; unless asked for (`workers`, NEONDOCTOR_SCAN_WORKERS), only while this process runs no
+other thread (fork is safe then). Gzip, stdin, small files and NEONDOCTOR_SCAN_WORKERS=1 are scanned
+in one process. A child that dies has its
 range scanned again here, so a scan is never reported complete without every range.
 """
 
@@ -60,8 +61,13 @@ def plan(source: str | Path, size: int | None, workers: int | None = None) -> li
     asked = workers if workers is not None else requested_workers()
     if size is None or str(source) == "-" or not sys.platform.startswith("linux") or not hasattr(os, "fork"):
         return [(0, size or 0)]
-    count = asked if asked is not None else min(_cpus(), size // MIN_RANGE, MAX_WORKERS)
-    if count < 2 or threading.active_count() > 1:
+    if asked is None:
+        # Chosen here: only when no other thread runs (one could hold a lock the child would need).
+        # Asked for: the caller knows its process (the CLI runs no other thread).
+        count = min(_cpus(), size // MIN_RANGE, MAX_WORKERS) if threading.active_count() == 1 else 1
+    else:
+        count = asked
+    if count < 2:
         return [(0, size)]
     with Path(source).open("rb") as fh:
         if fh.read(2) == GZIP_MAGIC:
