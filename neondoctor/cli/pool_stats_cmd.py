@@ -13,7 +13,6 @@ import click
 from neondoctor.cli import common_options, state
 from neondoctor.cli.output import dump_json, emit, say
 from neondoctor.cli.params import FiniteFloat
-from neondoctor.errors import EXIT_FINDINGS, EXIT_OK, EXIT_UNREACHABLE
 
 
 @click.group("pool-stats", invoke_without_command=True)
@@ -75,7 +74,7 @@ def pool_stats(ctx: click.Context, as_json: bool, as_check: bool, recycle: float
         run_check(warn_pct, critical_pct, iit_warn, connect_timeout)
     from neondoctor import pool_stats as ps
     from neondoctor.errors import ConfigError
-    from neondoctor.findings import sort_findings, worst
+    from neondoctor.findings import sort_findings
     from neondoctor.render.pool_stats import report_line_json, sample_json, sample_text, to_json, to_text
     from neondoctor.url import parse_url
 
@@ -100,6 +99,7 @@ def pool_stats(ctx: click.Context, as_json: bool, as_check: bool, recycle: float
     options = {"connect_timeout": connect_timeout, "recycle_s": recycle}
     json_doc = report_line_json if watch else to_json  # --watch --json: the report is the stream's last line
     report = ps.Report(snapshot=None, findings=[], engine=engine, sizing=sizing, target=parsed.masked())
+    leak: list[Any] = []
     try:
         if watch:
             def progress(snap: ps.Snapshot) -> None:
@@ -114,23 +114,19 @@ def pool_stats(ctx: click.Context, as_json: bool, as_check: bool, recycle: float
                 report.findings = sort_findings(ps.evaluate(report.snapshot, thresholds, sizing=sizing, engine=engine,
                                                             app_name=app_name) + leak + [
                     ps.unreachable_finding(ps.Unreachable(f"after {len(snaps)} samples: {ended.message}"))])
-                emit(report, to_text, json_doc, as_json=as_json, compact=True, exit_code=EXIT_UNREACHABLE)
         else:
             report.snapshot = ps.take_snapshot(parsed, **options)
-            leak = []
     except ps.SlotsFull as err:
         report.connected = False
         report.findings = [ps.slots_full_finding(err, parsed)]
-        emit(report, to_text, json_doc, as_json=as_json, compact=watch, exit_code=EXIT_UNREACHABLE)
     except ps.Unreachable as err:
         report.connected = False
         report.findings = [ps.unreachable_finding(err)]
-        emit(report, to_text, json_doc, as_json=as_json, compact=watch, exit_code=EXIT_UNREACHABLE)
 
-    findings = ps.evaluate(report.snapshot, thresholds, sizing=sizing, engine=engine, app_name=app_name)
-    report.findings = sort_findings(findings + leak + _pooler_findings(parsed, pgbouncer_url, connect_timeout))
-    bad = worst(report.findings) in ("warn", "critical")
-    emit(report, to_text, json_doc, as_json=as_json, compact=watch, exit_code=EXIT_FINDINGS if bad else EXIT_OK)
+    if report.connected:
+        findings = ps.evaluate(report.snapshot, thresholds, sizing=sizing, engine=engine, app_name=app_name)
+        report.findings = sort_findings(findings + leak + _pooler_findings(parsed, pgbouncer_url, connect_timeout))
+    emit(report, to_text, json_doc, as_json=as_json, compact=watch, exit_code=report.exit_code)
 
 
 def _pooler_findings(parsed: Any, pgbouncer_url: str | None, connect_timeout: int) -> list[Any]:

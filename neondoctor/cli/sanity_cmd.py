@@ -8,7 +8,6 @@ import click
 
 from neondoctor.cli import common_options, state
 from neondoctor.cli.output import emit, say
-from neondoctor.errors import EXIT_FINDINGS, EXIT_OK
 
 
 @click.command()
@@ -66,4 +65,4 @@ def sanity(metadata_spec: str | None, no_create: bool, read_only: bool, alembic_
             write_junit(report, junit_path)
         except OSError as exc:
             raise ConfigError(f"--junit {junit_path}: cannot write: {exc.strerror or exc}") from None
-    emit(report, to_text, to_json, as_json=as_json, exit_code=EXIT_OK if report.passed else EXIT_FINDINGS)
+    emit(report, to_text, to_json, as_json=as_json, exit_code=report.exit_code)

@@ -6,7 +6,6 @@ import click
 
 from neondoctor.cli import common_options
 from neondoctor.cli.output import emit
-from neondoctor.errors import EXIT_FINDINGS, EXIT_OK
 
 
 @click.command()
@@ -30,4 +29,4 @@ def secrets(repo: str | None, as_json: bool, history: bool) -> None:
     from neondoctor.render.secrets import to_json, to_text
 
     report = audit_repository(repo, history=history)
-    emit(report, to_text, to_json, as_json=as_json, exit_code=EXIT_FINDINGS if report.findings else EXIT_OK)
+    emit(report, to_text, to_json, as_json=as_json, exit_code=report.exit_code)

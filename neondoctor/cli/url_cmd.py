@@ -6,7 +6,6 @@ import click
 
 from neondoctor.cli import common_options, state
 from neondoctor.cli.output import emit
-from neondoctor.errors import EXIT_FINDINGS, EXIT_OK
 
 
 @click.command()
@@ -39,5 +38,4 @@ def url(database_url: str | None, as_json: bool, python: str | None) -> None:
         register_url_secret(database_url)
     parsed = parse_url(database_url)
     report = audit_url(parsed, env=app_env(python))
-    bad = any(f.severity in ("warn", "critical") for f in report.findings)
-    emit(report, to_text, to_json, as_json=as_json, exit_code=EXIT_FINDINGS if bad else EXIT_OK)
+    emit(report, to_text, to_json, as_json=as_json, exit_code=report.exit_code)
