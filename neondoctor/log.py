@@ -7,8 +7,6 @@ import os
 import sys
 from typing import Any, TextIO
 
-import structlog
-
 from neondoctor.redaction import redact_value
 
 FORMATS = ("console", "json")
@@ -38,9 +36,29 @@ def resolve_format(requested: str | None, stream: TextIO) -> str:
 
 
 def configure_logging(fmt: str | None = None, level: str = "warning", stream: TextIO | None = None) -> str:
-    """Configure structlog once for the process. Returns the format in force."""
+    """Configure logging once for the process. Returns the format in force.
+
+    structlog itself (~0.1 s to import) is loaded only when something logs: most runs log nothing,
+    and `triage` start-up is a benchmark goal. The settings are kept and applied on first use.
+    """
+    global _settings
     out = stream or sys.stderr
     chosen = resolve_format(fmt, out)
+    _settings = (chosen, LEVELS.get(level, logging.WARNING), out)
+    _bridge_stdlib(out, _settings[1])
+    if _in_use or "structlog" in sys.modules:  # loaded already: configuring it costs nothing
+        _apply()
+    return chosen
+
+
+_settings: tuple[str, int, TextIO] | None = None  # (format, level, stream) asked for by the CLI
+_applied: tuple[str, int, TextIO] | None = None
+_in_use = False  # a structlog logger was handed out: configuration changes apply at once
+
+
+def _processors(chosen: str, out: TextIO) -> list[Any]:
+    import structlog
+
     processors: list[Any] = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
@@ -52,42 +70,76 @@ def configure_logging(fmt: str | None = None, level: str = "warning", stream: Te
         processors.append(structlog.processors.JSONRenderer())
     else:
         processors.append(structlog.dev.ConsoleRenderer(colors=use_color(out)))
-    _bridge_stdlib(processors, out, LEVELS.get(level, logging.WARNING))
+    return processors
+
+
+def _apply() -> None:
+    global _applied
+    if _settings is None or _applied is _settings:
+        return
+    import structlog
+
+    chosen, level, out = _settings
     structlog.configure(
-        processors=processors,
-        wrapper_class=structlog.make_filtering_bound_logger(LEVELS.get(level, logging.WARNING)),
+        processors=_processors(chosen, out),
+        wrapper_class=structlog.make_filtering_bound_logger(level),
         logger_factory=structlog.PrintLoggerFactory(out),
         cache_logger_on_first_use=False,
     )
-    return chosen
+    _applied = _settings
 
 
 class _StructlogBridge(logging.Handler):
     """Renders the library's stdlib records (logger `neondoctor.db`) the way the CLI renders its own."""
 
-    def __init__(self, processors: list[Any], stream: TextIO, level: int) -> None:
+    def __init__(self, stream: TextIO, level: int) -> None:
         super().__init__(level)
-        self._logger = structlog.wrap_logger(structlog.PrintLogger(stream), processors=processors,
-                                             wrapper_class=structlog.make_filtering_bound_logger(level))
+        self._stream = stream
+        self._logger: Any = None  # built on the first record: structlog is imported only then
 
     def emit(self, record: logging.LogRecord) -> None:
+        if self._logger is None:
+            import structlog
+
+            chosen = _settings[0] if _settings else "console"
+            self._logger = structlog.wrap_logger(structlog.PrintLogger(self._stream),
+                                                 processors=_processors(chosen, self._stream),
+                                                 wrapper_class=structlog.make_filtering_bound_logger(self.level))
         fields = getattr(record, "fields", None)
         event = getattr(record, "event", None) or record.getMessage()
         self._logger.log(record.levelno, event, logger=record.name, **(fields if isinstance(fields, dict) else {}))
 
 
-def _bridge_stdlib(processors: list[Any], stream: TextIO, level: int) -> None:
+def _bridge_stdlib(stream: TextIO, level: int) -> None:
     # The CLI owns its process, so it may route neondoctor's stdlib records; a library never does.
     from neondoctor.redaction import RedactingFilter
 
     logger = logging.getLogger("neondoctor")
     for handler in [h for h in logger.handlers if isinstance(h, _StructlogBridge)]:
         logger.removeHandler(handler)
-    bridge = _StructlogBridge(processors, stream, level)
+    bridge = _StructlogBridge(stream, level)
     bridge.addFilter(RedactingFilter())
     logger.addHandler(bridge)
     logger.setLevel(level)
 
 
+class _Logger:
+    """A structlog logger that imports structlog on its first call, not when it is created."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+        self._logger: Any = None
+
+    def __getattr__(self, attr: str) -> Any:
+        if self._logger is None:
+            global _in_use
+            import structlog
+
+            _in_use = True
+            _apply()
+            self._logger = structlog.get_logger(self._name)
+        return getattr(self._logger, attr)
+
+
 def get_logger(name: str = "neondoctor") -> Any:
-    return structlog.get_logger(name)
+    return _Logger(name)

@@ -109,6 +109,12 @@ def app_handler() -> Iterator[tuple[io.StringIO, list[logging.LogRecord]]]:
     text_handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
     root = logging.getLogger()
     old = root.level
+    # An app's process has no CLI logging set up: undo what an earlier test's configure_logging did.
+    ours = logging.getLogger("neondoctor")
+    ours_level, ours_handlers = ours.level, list(ours.handlers)
+    ours.setLevel(logging.NOTSET)
+    for handler in ours_handlers:
+        ours.removeHandler(handler)
     keep = Keep()
     root.addHandler(text_handler)
     root.addHandler(keep)
@@ -119,6 +125,9 @@ def app_handler() -> Iterator[tuple[io.StringIO, list[logging.LogRecord]]]:
         root.removeHandler(text_handler)
         root.removeHandler(keep)
         root.setLevel(old)
+        ours.setLevel(ours_level)
+        for handler in ours_handlers:
+            ours.addHandler(handler)
 
 
 def _terminate(lab: LabCluster, name: str) -> None:
@@ -161,7 +170,7 @@ def test_the_apps_handler_receives_pool_events_without_the_password(
     got = {getattr(r, "event", None) for r in records}
     assert {"pool.exhausted", "pool.full", "db.disconnect", "pool.invalidate", "db.connect.retry",
             "db.connect.failed"} <= got
-    assert all(r.name == "neondoctor.db" for r in records)
+    assert all(r.name == "neondoctor.db" for r in records), {(r.name, r.getMessage()) for r in records if r.name != "neondoctor.db"}
     exhausted = next(r for r in records if getattr(r, "event", None) == "pool.exhausted")
     assert exhausted.levelno == logging.ERROR and exhausted.checkedout == 1 and exhausted.engine == name  # type: ignore[attr-defined]
     ping = next(r for r in records if getattr(r, "event", None) == "db.disconnect")

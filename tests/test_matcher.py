@@ -10,7 +10,7 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from neondoctor.triage.matcher import Matcher, normalise
+from neondoctor.triage.matcher import LiteralIndex, Matcher, normalise
 from neondoctor.triage.runbook import load_runbooks
 
 GOLDEN_DIR = Path(__file__).parent / "golden"
@@ -63,6 +63,10 @@ def test_golden(case_id: str, expected: str | None, case: dict, matcher: Matcher
         assert " ".join(found.text.split()).lower() in " ".join(normalise(case["input"]).split()).lower()
         # the pre-filter never rejects a line-by-line match of the same text
         assert matcher.might_match(normalise(case["input"]))
+    # the literal index a log scan uses picks the very same condition as testing each one
+    indexed = matcher.match_candidate(case["input"])
+    assert (indexed and (indexed.runbook.id, indexed.condition.name, indexed.text)) == \
+        (found and (found.runbook.id, found.condition.name, found.text))
 
 
 def test_match_names_condition_and_exact_text(matcher: Matcher) -> None:
@@ -118,6 +122,27 @@ def test_any_text_matches_deterministically_and_fast(text: str) -> None:
         (second and (second.runbook.id, second.condition.name, second.text))
     if first is None:  # the line-by-line path agrees: nothing in any single line matches either
         assert all(m.match_line(line) is None for line in text.splitlines())
+
+
+_INDEXES = (LiteralIndex(_MATCHER._conditions), LiteralIndex(_MATCHER._conditions, use_re2=False))
+_WORDS = sorted({w for lit in _MATCHER.literals for w in (lit, lit[:3], lit[1:])})
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(st.sampled_from(_WORDS), st.text(max_size=8)), max_size=25).map("".join))
+def test_the_literal_index_picks_the_conditions_each_literal_test_would(text: str) -> None:
+    """Built from the literals themselves, overlapping and cut short: the index is exact, not a guess,
+    with an RE2 set (google-re2 installed) and with the regex it falls back to."""
+    lowered = text.lower()
+    expected = [i for i, (_, cond) in enumerate(_MATCHER._conditions)
+                if not cond.literals or any(lit in lowered for lit in cond.literals)]
+    for index in _INDEXES:
+        assert index.conditions(lowered) == expected
+        assert index.any(lowered) == any(lit in lowered for lit in _MATCHER.literals)
+
+
+def test_both_index_paths_are_tested() -> None:
+    assert _INDEXES[0]._set is not None and _INDEXES[1]._set is None
 
 
 @settings(max_examples=100, deadline=None)

@@ -68,7 +68,7 @@ def raised_in(text: str) -> str:
     """connect | in-use | unknown, for a normalised paste."""
     if _LIBPQ_CONNECTING.search(text):
         return CONNECT
-    if any(ord(ch) > 127 for ch in text):  # libpq in the client's language (translations.json)
+    if not text.isascii():  # libpq in the client's language (translations.json)
         from neondoctor.triage.translations import connect_prefixes
 
         if any(p.search(text) for p in connect_prefixes()):

@@ -17,6 +17,7 @@ import json
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from neondoctor.triage.context import raised_in
 from neondoctor.triage.runbook import Condition, Runbook
@@ -99,6 +100,90 @@ def trie_pattern(words: Iterable[str]) -> str:
     return emit(trie)
 
 
+class LiteralIndex:
+    """Which conditions have a literal in a text, found without testing each of the ~800 conditions.
+
+    With google-re2 (`neondoctor[fast]`), one RE2 set of every literal names those present in one
+    linear pass. Without it (or for a text longer than `SET_MAX`), one regex finds every position
+    where some literal starts (a lookahead over the literals' prefix tree), and the literals starting
+    there are looked up by their first two characters and confirmed. Each literal found names the
+    conditions it belongs to. A log line costs microseconds instead of a loop over every condition.
+    """
+
+    HEAD = 2  # characters of a literal's start that key the lookup
+    SET_MAX = 1 << 16  # characters: a longer text takes the regex path (an RE2 set has no fallback
+    # when its DFA runs out of memory, and would then report nothing)
+
+    def __init__(self, conditions: Sequence[tuple[Runbook, Condition]], *, use_re2: bool = True) -> None:
+        self.always: list[int] = []  # conditions without a literal: candidates for any text
+        self.owners: dict[str, list[int]] = {}  # literal -> conditions, by their position in the order
+        for i, (_book, cond) in enumerate(conditions):
+            if not cond.literals:
+                self.always.append(i)
+            for lit in cond.literals:
+                self.owners.setdefault(lit, []).append(i)
+        self.heads: dict[str, list[str]] = {}
+        self.short: list[str] = []  # literals shorter than HEAD: tested one by one
+        for lit in self.owners:
+            if len(lit) < self.HEAD:
+                self.short.append(lit)
+            else:
+                self.heads.setdefault(lit[:self.HEAD], []).append(lit)
+        self._starts: re.Pattern[str] | None = None
+        self._by_id = list(self.owners)
+        self._set = _literal_set(self._by_id) if use_re2 else None
+
+    @property
+    def starts(self) -> re.Pattern[str]:
+        if self._starts is None:
+            self._starts = re.compile("(?=" + trie_pattern(self.owners) + ")") if self.owners else re.compile("(?!)")
+        return self._starts
+
+    def present(self, lowered: str) -> list[str]:
+        """The literals that occur in this lower-cased text."""
+        if self._set is not None and len(lowered) <= self.SET_MAX:
+            by_id = self._by_id
+            return [by_id[i] for i in self._set.Match(lowered) or ()]
+        found = [lit for lit in self.short if lit in lowered]
+        heads = self.heads
+        for at in self.starts.finditer(lowered):
+            pos = at.start()
+            found.extend(lit for lit in heads.get(lowered[pos:pos + self.HEAD], ()) if lowered.startswith(lit, pos))
+        return found
+
+    def any(self, lowered: str) -> bool:
+        if self._set is not None and len(lowered) <= self.SET_MAX:
+            return bool(self._set.Match(lowered))
+        return any(lit in lowered for lit in self.short) or self.starts.search(lowered) is not None
+
+    def conditions(self, lowered: str) -> list[int]:
+        """Positions (in match order) of the conditions that can match this lower-cased text."""
+        found = set(self.always)
+        owners = self.owners
+        for lit in self.present(lowered):
+            found.update(owners[lit])
+        return sorted(found)
+
+
+def _literal_set(literals: Sequence[str]) -> Any:
+    """An RE2 set of the literals (ids in order), or None without google-re2."""
+    if not literals:
+        return None
+    try:
+        import re2
+    except ImportError:
+        return None
+    options = re2.Options()
+    options.literal = True
+    options.max_mem = 64 << 20
+    found = re2.Set.SearchSet(options)
+    for i, lit in enumerate(literals):
+        if found.Add(lit) != i:
+            return None
+    found.Compile()
+    return found
+
+
 class Matcher:
     """Runbooks compiled for matching; build once, match many times."""
 
@@ -117,40 +202,47 @@ class Matcher:
                 else:
                     self._unfiltered = True  # a condition without a literal: every line is a candidate
         self.literals = tuple(sorted(literals))
-        self._prefilter: re.Pattern[str] | None = None  # built on first use: one paste needs none
+        self._conditions = [(book, cond) for book in self.runbooks for cond in book.conditions]
+        self._index: LiteralIndex | None = None  # built on first line of a log: one paste needs none
+
+    @property
+    def index(self) -> LiteralIndex:
+        if self._index is None:
+            self._index = LiteralIndex(self._conditions)
+        return self._index
 
     def might_match(self, text: str) -> bool:
         """Cheap test: False means no condition can match this text."""
-        if self._unfiltered:
-            return True
-        if self._prefilter is None and self.literals:
-            self._prefilter = re.compile(trie_pattern(self.literals))
-        return bool(self._prefilter and self._prefilter.search(text.lower()))
+        return self._unfiltered or self.index.any(text.lower())
 
     def match(self, text: str) -> Match | None:
         """The first runbook (in order) with a condition matching the normalised paste.
 
         No global pre-filter here: each condition's own literal test is cheaper than building one."""
-        return self._match_clean(normalise(text))
+        return self._match_clean(normalise(text), indexed=False)
 
-    def _match_clean(self, clean: str) -> Match | None:
+    def _candidates(self, lowered: str, indexed: bool) -> Iterable[tuple[Runbook, Condition]]:
+        """The conditions, in order, that have one of their literals in the text (or none at all)."""
+        if indexed:
+            return (self._conditions[i] for i in self.index.conditions(lowered))
+        # One paste: testing each condition's literals is cheaper than building the index.
+        return ((book, cond) for book, cond in self._conditions
+                if not cond.literals or any(lit in lowered for lit in cond.literals))
+
+    def _match_clean(self, clean: str, *, indexed: bool = True) -> Match | None:
         lowered = clean.lower()
         context: str | None = None  # read from the stack only when a condition asks
-        for book in self.runbooks:
-            for cond in book.conditions:
-                # A condition whose literals are all absent cannot match: skip it without compiling.
-                if cond.literals and not any(lit in lowered for lit in cond.literals):
+        for book, cond in self._candidates(lowered, indexed):
+            if cond.contexts:
+                context = context or raised_in(clean)
+                if context not in cond.contexts:
                     continue
-                if cond.contexts:
-                    context = context or raised_in(clean)
-                    if context not in cond.contexts:
-                        continue
-                if cond.unless and any(u in lowered for u in cond.unless):
-                    continue
-                found = cond.pattern.search(clean)
-                if found:
-                    matched = found.group(found.lastindex or 0) if cond.operator == "all" else found.group(0)
-                    return Match(book, cond, " ".join(matched.split()), context or raised_in(clean))
+            if cond.unless and any(u in lowered for u in cond.unless):
+                continue
+            found = cond.pattern.search(clean)
+            if found:
+                matched = found.group(found.lastindex or 0) if cond.operator == "all" else found.group(0)
+                return Match(book, cond, " ".join(matched.split()), context or raised_in(clean))
         return None
 
     def match_line(self, line: str) -> Match | None:

@@ -382,8 +382,6 @@ def _write_disk_cache(key: str, book: Runbook) -> None:
 
 
 def _load_file(path: Path, problems: _Problems) -> Runbook | None:
-    import yaml
-
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
@@ -399,6 +397,8 @@ def _load_file(path: Path, problems: _Problems) -> Runbook | None:
     if cached is not None:
         _CACHE[key] = cached
         return cached
+    import yaml  # only on a cache miss: start-up with a warm cache never pays for it
+
     try:
         # libyaml's loader when present: several times faster, and triage start-up waits on it.
         loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)

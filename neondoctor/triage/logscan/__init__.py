@@ -13,6 +13,7 @@ anchors.py   literals -> the byte strings every backend searches (non-ASCII and 
 backends.py  which engine (NEONDOCTOR_SCAN_BACKEND): backend_hyperscan.py, backend_python.py
 source.py    file/stdin, gzip, blocks of whole lines, pieces of overlong lines
 pipeline.py  the read-ahead thread
+parallel.py  a big plain file cut into ranges, one forked process each
 records.py   candidate lines -> matcher -> incidents, a record counted once
 """
 
@@ -21,10 +22,11 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import BinaryIO, TextIO
 
 from neondoctor.errors import ConfigError
 from neondoctor.triage.logscan.anchors import anchors as make_anchors
+from neondoctor.triage.logscan.backends import Finder
 from neondoctor.triage.logscan.model import Incident, ScanResult
 from neondoctor.triage.logscan.pipeline import BUFFERS, read_ahead
 from neondoctor.triage.logscan.progress import Progress
@@ -35,28 +37,56 @@ __all__ = ["Incident", "LineMatcher", "Progress", "ScanResult", "scan", "scan_lo
 
 
 def scan(source: str | Path, matcher: LineMatcher, *, chunk_size: int | None = None, max_line: int = MAX_LINE,
-         progress_stream: TextIO | None = None, backend: str | None = None) -> ScanResult:
+         progress_stream: TextIO | None = None, backend: str | None = None, workers: int | None = None
+         ) -> ScanResult:
     """Scan a log file (or `-` for stdin) for every incident the matcher's runbooks know.
 
     `backend` overrides NEONDOCTOR_SCAN_BACKEND (hyperscan, python, auto); `chunk_size` (bytes per
-    read) defaults to what suits the backend.
+    read) defaults to what suits the backend; `workers` overrides NEONDOCTOR_SCAN_WORKERS (how many
+    processes scan a big plain file, each its own range: parallel.py).
     """
+    from neondoctor.triage.logscan import parallel
     from neondoctor.triage.logscan.backends import make_finder
 
-    result = ScanResult(source=str(source))
     found = make_anchors(matcher.literals)
     # A condition without a literal cannot be pre-filtered: every line is a candidate then.
     unfiltered = not found or any(not cond.literals for book in matcher.runbooks for cond in book.conditions)
     finder = None if unfiltered else make_finder(found, backend)
+    chunk_size = chunk_size or (finder.block_size if finder else READ_SIZE)
+    started = time.perf_counter()
+    raw, size, owned = open_log(source)
+    ranges = parallel.plan(source, size, workers) if owned else [(0, 0)]
+    if len(ranges) == 1:
+        try:
+            result = _scan_stream(raw, source, matcher, finder, chunk_size, max_line, progress_stream, size)
+        finally:
+            if owned:
+                raw.close()
+    else:
+        raw.close()
+
+        def scan_range(start: int, end: int, first: bool) -> ScanResult:
+            with Path(source).open("rb", buffering=0) as part:
+                part.seek(start)
+                return _scan_stream(part, source, matcher, finder, chunk_size, max_line,
+                                    progress_stream if first else None, end - start, limit=end - start)
+
+        result = parallel.run(ranges, scan_range)
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+def _scan_stream(raw: BinaryIO, source: str | Path, matcher: LineMatcher, finder: Finder | None, chunk_size: int,
+                 max_line: int, progress_stream: TextIO | None, size: int | None, *, limit: int | None = None
+                 ) -> ScanResult:
+    """One process's scan of a stream (a whole log, or with `limit` a range of one starting at a line)."""
+    result = ScanResult(source=str(source))
     result.backend = finder.name if finder else "none (every line)"
     recorder = Recorder(matcher, finder is not None, result)
-    chunk_size = chunk_size or (finder.block_size if finder else READ_SIZE)
-    raw, size, owned = open_log(source)
     progress = Progress(progress_stream, size) if progress_stream is not None else None
-    started = time.perf_counter()
     lines = 0
     try:
-        reader = Reader(raw, str(source), chunk_size)
+        reader = Reader(raw, str(source), chunk_size, limit)
         result.gzip = reader.gzip
 
         def produce() -> Iterator[tuple[bytearray, int, int, Kind, list[tuple[int, int]] | None]]:
@@ -75,13 +105,10 @@ def scan(source: str | Path, matcher: LineMatcher, *, chunk_size: int | None = N
     except OSError as exc:
         raise ConfigError(f"reading {source} failed: {exc.strerror or exc}") from None
     finally:
-        if owned:
-            raw.close()
         if progress:
             progress.finish()
     result.lines = lines
     result.bytes = reader.produced
-    result.seconds = time.perf_counter() - started
     return result
 
 

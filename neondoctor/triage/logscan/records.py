@@ -24,6 +24,13 @@ _CONTINUATION = re.compile(
     rb"|The above exception was the direct cause|\(Background on this error at|\[SQL: |\[parameters: "
     rb"|DETAIL: |HINT: |CONTEXT: |[A-Za-z_][\w.]{0,200}(?:Error|Exception|Warning|Exit)\b)"
 )
+
+
+def is_continuation(line: bytes) -> bool:
+    """Does this line continue the record above it (rather than start a new one)?"""
+    return _CONTINUATION.match(line) is not None
+
+
 _MONTHS = rb"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)"
 # ISO-8601 (also PostgreSQL's `2026-11-24 10:00:00.123 UTC`), syslog, and common log format.
 _TIMESTAMP = re.compile(

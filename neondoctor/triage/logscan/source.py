@@ -52,11 +52,12 @@ def open_log(source: str | Path) -> tuple[BinaryIO, int | None, bool]:
 class Reader:
     """`fill(view)` puts the next uncompressed bytes of the log into `view`; 0 means the end."""
 
-    def __init__(self, raw: BinaryIO, source: str, read_size: int = READ_SIZE) -> None:
+    def __init__(self, raw: BinaryIO, source: str, read_size: int = READ_SIZE, limit: int | None = None) -> None:
         self.raw, self.source, self.read_size = raw, source, read_size
+        self.limit = limit  # bytes to read from the stream's position (a range of a plain file); None: all
         self.consumed = 0  # bytes read from the stream (compressed ones for gzip): for the progress bar
         self.produced = 0  # uncompressed bytes handed over
-        self.pending = raw.read(2)  # enough to tell gzip from text
+        self.pending = raw.read(2 if limit is None else min(2, limit))  # enough to tell gzip from text
         self.consumed += len(self.pending)
         self.gzip = self.pending[:2] == GZIP_MAGIC
         self.fill: Callable[[memoryview], int] = self._fill_gzip if self.gzip else self._fill_plain
@@ -70,6 +71,8 @@ class Reader:
             view[:n] = self.pending
             self.pending = b""
         want = min(len(view), self.read_size)
+        if self.limit is not None:
+            want = min(want, n + self.limit - self.consumed)
         while n < want:
             got = self.raw.readinto(view[n:want])  # type: ignore[attr-defined]
             if not got:

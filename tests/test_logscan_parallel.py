@@ -1,0 +1,139 @@
+"""A big log cut into ranges, one forked process each: the same result as one process, always.
+
+Each case forces the ranges (`workers=`) on a small file, so the cuts land in tracebacks, between
+chained exceptions and next to untimestamped lines; the results must equal one process's exactly.
+"""
+
+from __future__ import annotations
+
+import gzip
+import itertools
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from neondoctor.errors import ConfigError
+from neondoctor.triage.logscan import parallel, scan
+from neondoctor.triage.logscan.backends import BACKENDS
+from neondoctor.triage.logscan.model import ScanResult
+from neondoctor.triage.logscan.records import is_continuation
+from neondoctor.triage.matcher import Matcher
+from neondoctor.triage.runbook import load_runbooks
+
+AUTH = 'FATAL:  password authentication failed for user "app"'
+
+
+def _record(n: int) -> str:
+    """A timestamped error, then a traceback of chained exceptions (continuation lines) of some length."""
+    frames = "".join(f'  File "/app/m{k}.py", line {k}, in handler\n    conn = engine.connect()\n' for k in range(n % 7))
+    return (f"2026-11-24T10:{n // 60 % 60:02d}:{n % 60:02d}Z ERROR request {n} failed\n"
+            f"Traceback (most recent call last):\n{frames}"
+            f'psycopg2.OperationalError: connection to server at "db" (10.0.0.1), port 5432 failed: {AUTH}\n\n'
+            "The above exception was the direct cause of the following exception:\n\n"
+            "Traceback (most recent call last):\n"
+            f"sqlalchemy.exc.OperationalError: (psycopg2.OperationalError) {AUTH}\n"
+            "(Background on this error at: https://sqlalche.me/e/20/e3q8)\n"
+            f"2026-11-24T10:{n // 60 % 60:02d}:{n % 60:02d}Z INFO web: GET /api/orders 200 12.5ms\n"
+            + ("2026-11-24T11:00:00Z ERROR sqlalchemy.exc.TimeoutError: QueuePool limit of size 5 overflow 10 "
+               "reached, connection timed out, timeout 30.00\n" if n % 5 == 0 else "")
+            + ("    an indented line with no timestamp: server closed the connection unexpectedly\n" if n % 3 == 0
+               else ""))
+
+
+@pytest.fixture(scope="module")
+def matcher() -> Matcher:
+    return Matcher(load_runbooks())
+
+
+@pytest.fixture(scope="module")
+def log(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("parallel") / "app.log"
+    path.write_text("".join(_record(n) for n in range(600)), encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("workers", [2, 3, 8])
+def test_ranges_give_exactly_the_result_of_one_process(log: Path, matcher: Matcher, backend: str,
+                                                        workers: int) -> None:
+    one = scan(log, matcher, backend=backend, workers=1).to_json()
+    ranges = parallel.plan(log, log.stat().st_size, workers)
+    assert len(ranges) == workers  # the cuts really happen
+    many = scan(log, matcher, backend=backend, workers=workers).to_json()
+    assert many == one
+    counts = {i["runbook"]: i["count"] for i in one["incidents"]}
+    assert counts["auth-failure"] == 600  # each traceback once, however the file is cut
+    assert counts["pool-timeout"] == 120
+
+
+def test_every_cut_is_at_a_line_that_starts_a_record(log: Path) -> None:
+    data = log.read_bytes()
+    ranges = parallel.plan(log, len(data), 8)
+    assert ranges[0][0] == 0 and ranges[-1][1] == len(data)
+    for (_, end), (start, _) in itertools.pairwise(ranges):
+        assert end == start and data[start - 1:start] == b"\n"
+        assert not is_continuation(data[start:data.index(b"\n", start)])
+
+
+def test_one_process_for_gzip_stdin_and_small_files(tmp_path: Path, log: Path) -> None:
+    packed = tmp_path / "app.log.gz"
+    packed.write_bytes(gzip.compress(log.read_bytes()))
+    assert len(parallel.plan(packed, packed.stat().st_size, 4)) == 1
+    assert len(parallel.plan("-", None, 4)) == 1
+    assert len(parallel.plan(log, log.stat().st_size, None)) == 1  # below MIN_RANGE per process
+
+
+def _scan_range_that_dies_in_a_child(log: Path, matcher: Matcher, how: str):  # type: ignore[no-untyped-def]
+    parent = os.getpid()
+
+    def scan_range(start: int, end: int, first: bool) -> ScanResult:
+        if os.getpid() != parent:
+            if how == "killed":
+                os.kill(os.getpid(), signal.SIGKILL)
+            raise ConfigError("reading app.log failed: Input/output error")
+        with log.open("rb", buffering=0) as fh:
+            fh.seek(start)
+            from neondoctor.triage.logscan import _scan_stream
+
+            return _scan_stream(fh, log, matcher, None, 1 << 20, 1 << 20, None, end - start, limit=end - start)
+
+    return scan_range
+
+
+def test_a_child_killed_has_its_range_scanned_again_here(log: Path, matcher: Matcher) -> None:
+    ranges = parallel.plan(log, log.stat().st_size, 3)
+    result = parallel.run(ranges, _scan_range_that_dies_in_a_child(log, matcher, "killed"))
+    assert result.to_json()["incidents"] == scan(log, matcher, workers=1).to_json()["incidents"]
+    assert result.lines == scan(log, matcher, workers=1).lines
+
+
+def test_a_childs_read_error_is_the_scans_error(log: Path, matcher: Matcher) -> None:
+    ranges = parallel.plan(log, log.stat().st_size, 2)
+    with pytest.raises(ConfigError, match="Input/output error"):
+        parallel.run(ranges, _scan_range_that_dies_in_a_child(log, matcher, "error"))
+    with pytest.raises(ChildProcessError):
+        os.waitpid(-1, os.WNOHANG)  # no child left behind
+
+
+@pytest.mark.parametrize("value", ["0", "two", "-1"])
+def test_a_bad_worker_count_is_a_usage_error(log: Path, value: str) -> None:
+    env = {**os.environ, parallel.ENV: value}
+    proc = subprocess.run([sys.executable, "-m", "neondoctor", "triage", "--log", str(log)],
+                          capture_output=True, text=True, env=env, timeout=60)
+    assert proc.returncode == 2, proc.stderr
+    assert parallel.ENV in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_the_cli_cuts_a_big_log_when_asked(log: Path) -> None:
+    outs = []
+    for workers in ("1", "4"):
+        env = {**os.environ, parallel.ENV: workers}
+        proc = subprocess.run([sys.executable, "-m", "neondoctor", "triage", "--log", str(log), "--json"],
+                              capture_output=True, text=True, env=env, timeout=120)
+        assert proc.returncode == 0, proc.stderr
+        outs.append(proc.stdout)
+    assert outs[0] == outs[1]
