@@ -74,7 +74,7 @@ def common_options(func: Any) -> Any:
         default=None,
         expose_value=False,
         callback=_store_colour,
-        help="Colour the output, or not. Default: on a terminal unless NO_COLOR is set.",
+        help="Colour the output, or not. Default: on a terminal, unless NO_COLOR is set and not empty.",
     )(func)
     func = click.option(
         "--env-file",
