@@ -30,7 +30,7 @@ def _kind(mode: int) -> str:
     return "not a regular file"
 
 
-def open_regular(path: str | Path, what: str) -> BinaryIO:
+def open_regular(path: str | Path, what: str, *, buffering: int = -1) -> BinaryIO:
     """Open `path` for reading if it is a regular file (a symlink to one is fine); ConfigError if not."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
@@ -46,7 +46,7 @@ def open_regular(path: str | Path, what: str) -> BinaryIO:
         stdin_too = "" if what == "env file" else " (or - for stdin)"
         raise ConfigError(f"{what} {path} is {_kind(mode)}: give a regular file{stdin_too}")
     os.set_blocking(fd, True)
-    return os.fdopen(fd, "rb")
+    return os.fdopen(fd, "rb", buffering=buffering)
 
 
 def require_regular(path: str | Path, what: str) -> None:

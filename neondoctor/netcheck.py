@@ -1,5 +1,5 @@
-"""Raw network steps toward a PostgreSQL server, each bounded in time: name resolution and the
-SSLRequest exchange. Shared by the triage probes and `latency`, so both measure the same thing."""
+"""Raw network steps toward a PostgreSQL server, each bounded in time: name resolution, the TCP
+connection and the SSLRequest exchange. Shared by the triage probes and `latency`, so both measure the same thing."""
 
 from __future__ import annotations
 
@@ -42,6 +42,19 @@ def resolve(host: str, port: int, timeout: float) -> list[tuple[Any, ...]]:
         return bounded(lambda: socket.getaddrinfo(host, port, type=socket.SOCK_STREAM), timeout)
     except UnicodeError:  # the IDNA codec refuses an empty label or one over 63 characters
         raise OSError(f"{host[:80]!r} is not a valid host name (an empty label, or one over 63 characters)") from None
+
+
+def tcp_connect(addr: tuple[Any, ...], timeout: float) -> socket.socket:
+    """A TCP connection to one getaddrinfo result, bounded by `timeout`. Raises OSError or TimeoutError."""
+    family, kind, proto, _, sockaddr = addr
+    sock = socket.socket(family, kind, proto)
+    sock.settimeout(timeout)
+    try:
+        sock.connect(sockaddr)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
 
 
 def ask_ssl(sock: socket.socket) -> bytes:

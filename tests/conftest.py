@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -67,6 +68,31 @@ def primary_install() -> PgInstall:
 def _new_cluster(spec: LabSpec | None, install: PgInstall) -> tuple[LabCluster, Path]:
     root = Path(tempfile.mkdtemp(prefix="neondoctor-test-"))
     return LabCluster.create(root, spec, install), root
+
+
+def require_pgbouncer() -> None:
+    """Skip without PgBouncer, except in CI, where the pooler's tests must run."""
+    from neondoctor.lab.pgbouncer import INSTALL_HINT, find_pgbouncer
+
+    if find_pgbouncer() is None:
+        if os.environ.get("CI"):
+            pytest.fail(f"CI must run the pooler tests: {INSTALL_HINT}")
+        pytest.skip(INSTALL_HINT)
+
+
+@contextlib.contextmanager
+def pooled_cluster(spec: LabSpec, pooler: Any, install: PgInstall) -> Iterator[LabCluster]:
+    """A cluster of its own behind a real PgBouncer (`pooler`: a PoolerSpec), removed afterwards."""
+    from neondoctor.lab.pgbouncer import LabPooler
+
+    require_pgbouncer()
+    cluster, root = _new_cluster(spec, install)
+    try:
+        LabPooler.create(cluster, pooler)
+        yield cluster
+    finally:
+        cluster.destroy()
+        shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,4 @@
-"""What counts as a leak, written from the promise rather than from redaction.py.
+"""What counts as a leak, written from the promise rather than from neondoctor.redaction.
 
 A password form of 12 or more characters must not appear anywhere. A shorter one may be an
 ordinary word (`app`, `postgres`): it leaks where it stands as a token, i.e. not glued to another

@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import stat
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,34 +21,20 @@ from neondoctor import pooler
 from neondoctor.lab.cluster import LabCluster
 from neondoctor.lab.demo import APP_SOURCE, DEMO_SPEC, pooler_scenarios, run_scenario
 from neondoctor.lab.demo_pooler import POOLER_SPEC
-from neondoctor.lab.pgbouncer import INSTALL_HINT, LabPooler, find_pgbouncer
 from neondoctor.triage.probes import app_settings
 from neondoctor.triage.probes.base import ProbeContext
 from neondoctor.triage.probes.pooler import run as pooler_probe
 from neondoctor.triage.runbook import load_runbooks
 from neondoctor.url import parse_url
+from tests.conftest import pooled_cluster, require_pgbouncer
 
 SCENARIOS = pooler_scenarios()
 
 
-def _require_pgbouncer() -> None:
-    if find_pgbouncer() is None:
-        if os.environ.get("CI"):
-            pytest.fail(f"CI must run the pooler tests: {INSTALL_HINT}")
-        pytest.skip(INSTALL_HINT)
-
-
 @pytest.fixture(scope="module")
 def pooled_lab(primary_install: Any) -> Iterator[LabCluster]:
-    _require_pgbouncer()
-    root = Path(tempfile.mkdtemp(prefix="neondoctor-test-"))
-    cluster = LabCluster.create(root, DEMO_SPEC, primary_install)
-    try:
-        LabPooler.create(cluster, POOLER_SPEC)
+    with pooled_cluster(DEMO_SPEC, POOLER_SPEC, primary_install) as cluster:
         yield cluster
-    finally:
-        cluster.destroy()
-        shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.mark.parametrize(("scenario", "why"), SCENARIOS, ids=[f"{s.runbook_id}:{s.expected_step}" for s, _ in SCENARIOS])
@@ -104,7 +88,7 @@ def test_admin_console_and_files(pooled_lab: LabCluster) -> None:
 
 
 def test_lab_up_pooler_cli(cli: Any, tmp_path: Path) -> None:
-    _require_pgbouncer()
+    require_pgbouncer()
     lab_dir = tmp_path / "lab"
     up = cli("lab", "up", "--pooler", "--dir", str(lab_dir), "--max-connections", "20")
     try:

@@ -111,6 +111,52 @@ def test_probe_params_are_validated(tmp_path: Path) -> None:
         validate_dir(tmp_path)
 
 
+def test_probe_param_values_are_checked_up_front(tmp_path: Path) -> None:
+    """A value a probe does not declare fails validation, naming file, key path and the allowed values."""
+    steps = """
+  - {id: s0, cause: c, probe: pooler, params: {check: poold}, fix: f}
+  - {id: s1, cause: c, probe: slots, params: {threshold_pct: ninety}, fix: f}
+  - {id: s2, cause: c, probe: url, params: {checks: [parse, sheme]}, fix: f}
+  - {id: s3, cause: c, probe: idle_sessions, params: {state: idle in transaction, min_count: true}, fix: f}
+  - {id: s4, cause: c, probe: server_timeouts, params: {setting: statement_timeout}, fix: f}
+"""
+    (tmp_path / "x.yaml").write_text(GOOD.split("steps:")[0] + "steps:" + steps)
+    with pytest.raises(ConfigError) as info:
+        validate_dir(tmp_path)
+    msg = str(info.value)
+    assert info.value.exit_code == 2
+    for expected in [
+        "x.yaml: steps[0].params.check: 'poold' is not one of: pooled, prepared_statements, client_limit",
+        "x.yaml: steps[1].params.threshold_pct: 'ninety' is not an integer or a number",
+        "x.yaml: steps[2].params.checks: 'sheme' is not one of: parse, params, scheme, asyncpg_ssl, neon_ssl",
+        "x.yaml: steps[3].params.min_count: True is not an integer",
+        "x.yaml: steps[4].params.setting: 'statement_timeout' is not one of: idle_session_timeout, "
+        "idle_in_transaction_session_timeout",
+    ]:
+        assert expected in msg, (expected, msg)
+    assert msg.startswith("5 runbook problems")
+
+
+def test_probe_param_values_in_the_cli(cli: Any, tmp_path: Path) -> None:
+    (tmp_path / "x.yaml").write_text(GOOD.replace("probe: env", "probe: engine\n    params: {check: prePing}"))
+    bad = cli("runbooks", "validate", str(tmp_path))
+    assert bad.returncode == 2
+    assert "x.yaml: steps[0].params.check: 'prePing' is not one of: pre_ping, pool_capacity" in bad.stderr
+    assert "Traceback" not in bad.stderr
+
+
+def test_required_param_and_declared_choices() -> None:
+    from neondoctor.triage.probes.base import Param, Probe, ProbeResult
+
+    probe = Probe(id="demo", summary="s", run=lambda ctx, params: ProbeResult.ruled_out("x"),
+                  params={"mode": Param(str, ("a", "b"), required=True), "n": Param((int, float))})
+    assert probe.check_params({"mode": "a", "n": 2.5}) == []
+    assert probe.check_params({}) == [("mode", "missing: probe 'demo' needs it")]
+    assert probe.check_params({"mode": "c", "n": False, "x": 1}) == [
+        ("mode", "'c' is not one of: a, b"), ("n", "False is not an integer or a number"),
+        (None, "unknown parameter 'x' for probe 'demo' (allowed: mode, n)")]
+
+
 def test_installed_wheel_finds_shipped_runbooks(tmp_path: Path) -> None:
     """Build the wheel, install it into a fresh target dir, load runbooks from there."""
     repo = Path(__file__).resolve().parent.parent

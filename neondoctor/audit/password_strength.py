@@ -1,5 +1,5 @@
 """Is a DATABASE_URL password weak? Short, or a word anyone tries first (and one redaction cannot
-mask everywhere: a short password is masked only where it stands alone, see redaction.py)."""
+mask everywhere: a short password is masked only where it stands alone, see neondoctor.redaction)."""
 
 from __future__ import annotations
 

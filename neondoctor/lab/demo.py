@@ -4,9 +4,9 @@ error the driver really raised, and triage it live to its confirmed cause.
 One small cluster serves every scenario (max_connections=8, 3 reserved for superusers), so the
 whole demo takes seconds. Each scenario restores what it broke before the next one starts.
 
-The faults are reproduced in a chosen driver (psycopg2, psycopg, psycopg_async, asyncpg): an async
-driver runs SQLAlchemy's sync API inside a greenlet on a private event loop (`_App`), which is idle
-while triage runs, so the probes may open event loops of their own. The end-to-end tests
+The faults are reproduced in a chosen driver (psycopg2, psycopg, psycopg_async, asyncpg), the app's
+side of each in neondoctor.lab.demo_app; each fault yields the error it raised (neondoctor.lab.fault)
+while it still holds, and triage runs then. The end-to-end tests
 parametrize over the same `scenarios()` (one list of faults, two consumers). The pooler's faults
 (neondoctor.lab.demo_pooler) run through the lab's PgBouncer when there is one, and are reported as
 skipped, with the reason, when there is not.
@@ -24,6 +24,8 @@ from typing import Any
 
 from neondoctor.lab import demo_pooler
 from neondoctor.lab.cluster import APP_DATABASE, APP_USER, LabCluster, LabSpec, PgInstall, free_port, temporary_cluster
+from neondoctor.lab.demo_app import app_in, connect_app
+from neondoctor.lab.fault import raised
 from neondoctor.triage.runbook import Runbook, load_runbooks
 from neondoctor.triage.walk import TriageOptions, TriageResult, triage
 
@@ -85,88 +87,17 @@ class Scenario:
     pooled: bool = False  # goes through the lab's PgBouncer; triage gets the direct URL too
 
 
-class _App:
-    """The app's side of a scenario in its driver; for an async one, SQLAlchemy's sync API runs inside
-    a greenlet on a private event loop (what AsyncEngine.run_sync does)."""
-
-    def __init__(self, driver: str) -> None:
-        from neondoctor import drivers
-
-        known = drivers.get(driver)
-        self.is_async = bool(known and known.is_async)
-        self.asyncpg = driver == "asyncpg"
-        self._loop: Any = None
-
-    def engine(self, url: str, **kwargs: Any) -> Any:
-        from sqlalchemy import create_engine
-        from sqlalchemy.ext.asyncio import create_async_engine
-
-        if self.asyncpg:  # libpq's connect_timeout is not an asyncpg parameter
-            kwargs.setdefault("connect_args", {"timeout": 5})
-        return create_async_engine(url, **kwargs).sync_engine if self.is_async else create_engine(url, **kwargs)
-
-    def run(self, fn: Callable[[], Any]) -> Any:
-        if not self.is_async:
-            return fn()
-        import asyncio
-
-        from sqlalchemy.util import greenlet_spawn
-
-        if self._loop is None:
-            self._loop = asyncio.new_event_loop()
-            self._loop.set_exception_handler(lambda loop, context: None)
-        return self._loop.run_until_complete(greenlet_spawn(fn))
-
-    def close(self) -> None:
-        if self._loop is not None:
-            self._loop.close()
-            self._loop = None
-
-
-@contextlib.contextmanager
-def _app(driver: str) -> Iterator[_App]:
-    app = _App(driver)
-    try:
-        yield app
-    finally:
-        app.close()
-
-
-def _error_of(exc: BaseException) -> str:
-    module = type(exc).__module__
-    name = type(exc).__qualname__ if module == "builtins" else f"{module}.{type(exc).__qualname__}"
-    return f"{name}: {exc}".strip()
-
-
-def _connect_app(app: _App, url: str, **engine_kwargs: Any) -> None:
-    from sqlalchemy import text
-
-    def connect() -> None:
-        engine = app.engine(url, **engine_kwargs)
-        try:
-            with engine.connect() as conn:
-                conn.execute(text("SELECT 1"))
-        finally:
-            engine.dispose()
-    app.run(connect)
-
-
 @contextlib.contextmanager
 def _simple(url: str, driver: str = "psycopg2", **engine_kwargs: Any) -> Iterator[str]:
-    with _app(driver) as app:
-        try:
-            _connect_app(app, url, **engine_kwargs)
-        except Exception as exc:
-            yield _error_of(exc)
-            return
-    raise RuntimeError("the fault did not reproduce")
+    with app_in(driver) as app:
+        yield raised(lambda: connect_app(app, url, **engine_kwargs))
 
 
 @contextlib.contextmanager
 def _stale(cluster: LabCluster, url: str, driver: str = "psycopg2") -> Iterator[str]:
     from sqlalchemy import text
 
-    with _app(driver) as app:
+    with app_in(driver) as app:
         engine = app.engine(url, pool_size=5)  # no pool_pre_ping, like the app's module
 
         def pid() -> Any:
@@ -179,14 +110,9 @@ def _stale(cluster: LabCluster, url: str, driver: str = "psycopg2") -> Iterator[
         try:
             cluster.execute("SELECT pg_terminate_backend(%s)", (app.run(pid),))  # the server drops it
             time.sleep(0.1)
-            try:
-                app.run(reuse)
-            except Exception as exc:
-                yield _error_of(exc)
-                return
+            yield raised(lambda: app.run(reuse))
         finally:
             app.run(engine.dispose)
-    raise RuntimeError("the fault did not reproduce")
 
 
 @contextlib.contextmanager
@@ -194,23 +120,18 @@ def _slots(cluster: LabCluster, url: str, driver: str = "psycopg2") -> Iterator[
     available = DEMO_SPEC.max_connections - DEMO_SPEC.superuser_reserved_connections
     held = [cluster.connect(user=APP_USER, database=APP_DATABASE) for _ in range(available)]
     try:
-        with _app(driver) as app:
-            try:
-                _connect_app(app, url)
-            except Exception as exc:
-                yield _error_of(exc)
-                return
+        with app_in(driver) as app:
+            yield raised(lambda: connect_app(app, url))
     finally:
         for conn in held:
             conn.close()
-    raise RuntimeError("the fault did not reproduce")
 
 
 @contextlib.contextmanager
 def _leak(url: str, driver: str = "psycopg2") -> Iterator[str]:
     from sqlalchemy import text
 
-    with _app(driver) as app:
+    with app_in(driver) as app:
         engine = app.engine(url, pool_size=1, max_overflow=0, pool_timeout=1)
 
         def leak() -> Any:
@@ -223,21 +144,16 @@ def _leak(url: str, driver: str = "psycopg2") -> Iterator[str]:
                 pass
         leaked = app.run(leak)
         try:
-            try:
-                app.run(second)
-            except Exception as exc:
-                yield _error_of(exc)  # the leaked session stays idle in transaction during triage
-                return
+            yield raised(lambda: app.run(second))  # the leaked session stays idle in transaction during triage
         finally:
             app.run(leaked.close)
             app.run(engine.dispose)
-    raise RuntimeError("the fault did not reproduce")
 
 
 def _missing_driver() -> str | None:
-    from neondoctor.triage.probes.base import importable
+    from neondoctor import drivers
 
-    return next((d for d in ("asyncpg", "pg8000") if not importable(d)), None)
+    return next((d for d in ("asyncpg", "pg8000") if not drivers.installed(d)), None)
 
 
 def scenarios(driver: str = "psycopg2", *, demo: bool = True) -> list[Scenario]:

@@ -13,9 +13,10 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+from neondoctor import drivers
 from neondoctor.lab.cluster import APP_DATABASE, APP_USER, LabCluster
+from neondoctor.lab.fault import NotReproduced, error_of, raised
 from neondoctor.lab.pgbouncer import PoolerSpec
-from neondoctor.triage.probes.base import importable
 
 # Small on purpose: two server connections per user/database, a 2 s queue, eight clients at most.
 # server_login_retry 1 s: after the login faults, the pooler logs in again at once.
@@ -29,16 +30,18 @@ NOT_REPRODUCIBLE = {
 }
 
 
-def error_of(exc: BaseException) -> str:
-    module = type(exc).__module__
-    name = type(exc).__qualname__ if module == "builtins" else f"{module}.{type(exc).__qualname__}"
-    return f"{name}: {exc}".strip()
-
-
 def _dsn(url: str) -> str:
     """A plain libpq/asyncpg DSN from a lab URL (no +driver, no query)."""
     rest = url.split("://", 1)[1]
     return "postgresql://" + rest.split("?", 1)[0]
+
+
+def _query(url: str, sql: str = "SELECT 1") -> None:
+    """One statement through the pooler in psycopg 3 (which shows the pooler's own messages)."""
+    import psycopg
+
+    with psycopg.connect(_dsn(url), connect_timeout=5, autocommit=True) as conn:
+        conn.execute(sql)
 
 
 def _pooled(cluster: LabCluster) -> str:
@@ -69,7 +72,7 @@ def prepared_statements(cluster: LabCluster, url: str) -> Iterator[str]:
 
     error = asyncio.run(asyncio.wait_for(clash(), 30))
     if error is None:
-        raise RuntimeError("the fault did not reproduce")
+        raise NotReproduced
     yield error
 
 
@@ -83,15 +86,14 @@ def startup_parameter(cluster: LabCluster, url: str) -> Iterator[str]:
     from sqlalchemy import create_engine, text
 
     engine = create_engine(url)
-    try:
+
+    def connect() -> None:
         with engine.connect() as conn:
             conn.execute(text("SELECT 1"))
-    except Exception as exc:
-        yield error_of(exc)
-        return
+    try:
+        yield raised(connect)
     finally:
         engine.dispose()
-    raise RuntimeError("the fault did not reproduce")
 
 
 def _hold_transactions(url: str, count: int) -> list[Any]:
@@ -110,21 +112,13 @@ def _hold_transactions(url: str, count: int) -> list[Any]:
 @contextlib.contextmanager
 def query_wait_timeout(cluster: LabCluster, url: str) -> Iterator[str]:
     """Leaked transactions hold both server connections; a psycopg 3 query waits in the pooler's queue."""
-    import psycopg
-
     held = _hold_transactions(url, POOLER_SPEC.default_pool_size or 2)
     try:
         time.sleep(1.2)  # old enough to be seen as idle in transaction
-        try:
-            with psycopg.connect(_dsn(url), connect_timeout=5, autocommit=True) as conn:
-                conn.execute("SELECT 1")
-        except Exception as exc:
-            yield error_of(exc)
-            return
+        yield raised(lambda: _query(url))
     finally:
         for conn in held:
             conn.close()
-    raise RuntimeError("the fault did not reproduce")
 
 
 @contextlib.contextmanager
@@ -133,17 +127,15 @@ def client_limit(cluster: LabCluster, url: str) -> Iterator[str]:
     import psycopg2
 
     held: list[Any] = []
+
+    def fill() -> None:
+        for _ in range(POOLER_SPEC.max_client_conn + 1):
+            held.append(psycopg2.connect(_dsn(url), connect_timeout=5))
     try:
-        try:
-            for _ in range(POOLER_SPEC.max_client_conn + 1):
-                held.append(psycopg2.connect(_dsn(url), connect_timeout=5))
-        except Exception as exc:
-            yield error_of(exc)
-            return
+        yield raised(fill)
     finally:
         for conn in held:
             conn.close()
-    raise RuntimeError("the fault did not reproduce")
 
 
 @contextlib.contextmanager
@@ -154,18 +146,16 @@ def idle_in_transaction(cluster: LabCluster, url: str) -> Iterator[str]:
     cluster.execute(f"ALTER ROLE {APP_USER} IN DATABASE {APP_DATABASE} SET idle_in_transaction_session_timeout = '1s'")
     # The pooler's existing server connections predate the setting: close them so new ones read it.
     cluster.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = %s", (APP_USER,))
+
+    def leak() -> None:
+        with psycopg.connect(_dsn(url), connect_timeout=5) as conn:
+            conn.execute("SELECT 1")
+            time.sleep(1.6)
+            conn.execute("SELECT 1")
     try:
-        try:
-            with psycopg.connect(_dsn(url), connect_timeout=5) as conn:
-                conn.execute("SELECT 1")
-                time.sleep(1.6)
-                conn.execute("SELECT 1")
-        except Exception as exc:
-            yield error_of(exc)
-            return
+        yield raised(leak)
     finally:
         cluster.execute(f"ALTER ROLE {APP_USER} IN DATABASE {APP_DATABASE} RESET idle_in_transaction_session_timeout")
-    raise RuntimeError("the fault did not reproduce")
 
 
 @contextlib.contextmanager
@@ -173,31 +163,20 @@ def pooler_query_timeout(cluster: LabCluster, url: str) -> Iterator[str]:
     """A query runs longer than the pooler's own query_timeout (3 s here): the pooler closes the client.
 
     Set for this fault only: query_timeout also ends clients idle inside a transaction."""
-    import psycopg
-
     bouncer = cluster.pooler()
     bouncer.set("query_timeout", "3")
     try:
-        try:
-            with psycopg.connect(_dsn(url), connect_timeout=5, autocommit=True) as conn:
-                conn.execute("SELECT pg_sleep(6)")
-        except Exception as exc:
-            yield error_of(exc)
-            return
+        yield raised(lambda: _query(url, "SELECT pg_sleep(6)"))
     finally:
         bouncer.set("query_timeout", "0")
-    raise RuntimeError("the fault did not reproduce")
 
 
 def _login_error(url: str) -> str:
     """What an app sees while the pooler cannot log in (psycopg 3 shows the pooler's own message)."""
-    import psycopg
-
     last = "no error"
     for _ in range(3):
         try:
-            with psycopg.connect(_dsn(url), connect_timeout=5, autocommit=True) as conn:
-                conn.execute("SELECT 1")
+            _query(url)
         except Exception as exc:
             last = error_of(exc)
             if "server login" in last:
@@ -277,4 +256,4 @@ def scenarios(scenario_type: Any) -> list[Any]:
 
 
 def missing_driver(module: str) -> str | None:
-    return None if importable(module) else f"needs {module} (pip install 'neondoctor[all]')"
+    return None if drivers.installed(module) else f"needs {module} (pip install 'neondoctor[all]')"

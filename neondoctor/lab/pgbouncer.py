@@ -22,12 +22,13 @@ import shutil
 import signal
 import subprocess
 import tempfile
-import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from neondoctor.errors import LabError
+from neondoctor.lab import process
+from neondoctor.lab.owned import accepts
 from neondoctor.pooler import ADMIN_DATABASE
 
 if TYPE_CHECKING:
@@ -139,8 +140,6 @@ class LabPooler:
     def create(cls, cluster: LabCluster, spec: PoolerSpec | None = None,
                install: PgBouncerInstall | None = None) -> LabPooler:
         """Configure and start PgBouncer in front of a running cluster."""
-        from neondoctor.lab.cluster import _server_user, free_port
-
         install = install or find_pgbouncer()
         if install is None:
             raise LabError(INSTALL_HINT)
@@ -151,10 +150,10 @@ class LabPooler:
         cluster.manifest.record(directory)  # the lab's own: `lab down` removes it, and nothing else
         directory.mkdir(mode=0o700, exist_ok=True)
         # As root, root's own directories are closed to the server user: its files go under /tmp, like the data.
-        run_dir = Path(tempfile.mkdtemp(prefix="neondoctor-pgbouncer-")) if _server_user() else directory
+        run_dir = Path(tempfile.mkdtemp(prefix="neondoctor-pgbouncer-")) if process.server_user() else directory
         cluster.manifest.record(run_dir)
         _, notes = spec.conf(install, cluster.spec.max_connections)
-        state = PoolerState(install.path, install.version_text, free_port(), asdict(spec), notes, str(run_dir))
+        state = PoolerState(install.path, install.version_text, process.free_port(), asdict(spec), notes, str(run_dir))
         pooler = cls(cluster, state)
         pooler._write_state()
         pooler.configure()
@@ -192,12 +191,6 @@ class LabPooler:
         The cluster writes it (it owns the file and knows this pooler from pooler.json)."""
         self.cluster._write_state()
 
-    def _own(self, path: Path) -> None:
-        from neondoctor.lab.cluster import _server_user
-
-        if owner := _server_user():
-            os.chown(path, owner[0], owner[1])
-
     def configure(self) -> None:
         """Write pgbouncer.ini and the SCRAM userlist (secrets read from the server, never passwords)."""
         rows = self.cluster.execute(
@@ -223,8 +216,8 @@ class LabPooler:
             path = self.run_dir / name
             path.write_text(text)
             path.chmod(mode)
-            self._own(path)
-        self._own(self.run_dir)
+            process.give_to_server(path)
+        process.give_to_server(self.run_dir)
 
     def _pid(self) -> int | None:
         try:
@@ -240,27 +233,21 @@ class LabPooler:
         return pid
 
     def is_running(self) -> bool:
-        return self._pid() is not None and _accepts(self.port)
+        return self._pid() is not None and accepts(self.port, timeout=0.5)
 
     def start(self) -> None:
         if self.is_running():
             return
-        from neondoctor.lab.cluster import _server_user
-
         (self.run_dir / "pgbouncer.pid").unlink(missing_ok=True)
-        owner = _server_user()
-        kwargs: dict[str, Any] = {"user": owner[0], "group": owner[1], "extra_groups": []} if owner else {}
+        kwargs = process.as_server_user()
         try:
             proc = subprocess.run([self.state.path, "-d", str(self.run_dir / "pgbouncer.ini")],
                                   capture_output=True, text=True, timeout=30, cwd="/",
                                   env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LC_ALL": "C"}, **kwargs)
         except (OSError, subprocess.TimeoutExpired) as exc:
             raise LabError(f"cannot start PgBouncer: {exc}") from None
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline:
-            if self.is_running():
-                return
-            time.sleep(0.05)
+        if process.wait_until(self.is_running, timeout=15):
+            return
         raise LabError(f"PgBouncer did not start (exit {proc.returncode}): {self.log_tail() or proc.stderr.strip()}")
 
     def stop(self) -> None:
@@ -269,9 +256,7 @@ class LabPooler:
             return
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGTERM)  # immediate shutdown: the lab never needs a graceful one
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and self._pid() is not None:
-            time.sleep(0.05)
+        process.wait_until(lambda: self._pid() is None, timeout=10)
         if (pid := self._pid()) is not None:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
@@ -292,11 +277,7 @@ class LabPooler:
                 directory.rmdir()
 
     def log_tail(self, lines: int = 5) -> str:
-        try:
-            text = (self.run_dir / "pgbouncer.log").read_text(errors="replace")
-        except OSError:
-            return ""
-        return " | ".join(text.strip().splitlines()[-lines:])
+        return process.log_tail(self.run_dir / "pgbouncer.log", lines)
 
     def url(self, **kwargs: Any) -> str:
         """The pooled URL of a lab role (the app role by default)."""
@@ -337,10 +318,3 @@ class LabPooler:
         return {"running": self.is_running(), "version": self.state.version, "port": self.port,
                 "pool_mode": self.spec.pool_mode, "notes": self.state.notes, "database_url": self.url()}
 
-
-def _accepts(port: int) -> bool:
-    import socket
-
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.settimeout(0.5)
-        return sock.connect_ex(("127.0.0.1", port)) == 0

@@ -21,7 +21,7 @@ from typing import Any
 from neondoctor.connect import Session, Unreachable, unreachable
 from neondoctor.errors import ConfigError, NeondoctorError
 from neondoctor.latency.pooled import measure_pooled
-from neondoctor.netcheck import ask_ssl, resolve
+from neondoctor.netcheck import ask_ssl, resolve, tcp_connect
 from neondoctor.redaction import redact
 from neondoctor.url import ParsedUrl
 
@@ -142,18 +142,12 @@ def _resolve(host: str, port: int, timeout: float) -> list[tuple[Any, ...]]:
 
 
 def _tcp(addr: tuple[Any, ...], timeout: float) -> socket.socket:
-    family, socktype, proto, _, sockaddr = addr
-    sock = socket.socket(family, socktype, proto)
-    sock.settimeout(timeout)
     try:
-        sock.connect(sockaddr)
+        return tcp_connect(addr, timeout)
     except TimeoutError:
-        sock.close()
-        raise Unreachable(f"TCP connect to {_fmt(sockaddr)} timed out after {timeout:g}s (host down or port filtered)") from None
+        raise Unreachable(f"TCP connect to {_fmt(addr[4])} timed out after {timeout:g}s (host down or port filtered)") from None
     except OSError as exc:
-        sock.close()
-        raise Unreachable(f"TCP connect to {_fmt(sockaddr)} failed: {exc.strerror or exc}") from None
-    return sock
+        raise Unreachable(f"TCP connect to {_fmt(addr[4])} failed: {exc.strerror or exc}") from None
 
 
 def _fmt(sockaddr: Any) -> str:

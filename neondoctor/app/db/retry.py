@@ -65,9 +65,24 @@ def _delays(attempts: int, backoff: float, max_backoff: float) -> list[float]:
     return [min(max_backoff, backoff * 2 ** i) for i in range(attempts - 1)]
 
 
-def _failed(what: str, attempt: int, attempts: int, exc: BaseException, transient: bool) -> None:
-    emit(logging.ERROR, f"{what}.failed", attempt=attempt, attempts=attempts, transient=transient,
+def _after_failure(exc: BaseException, attempt: int, attempts: int, delays: list[float], what: str,
+                   transient: Callable[[BaseException], bool], observer: PoolObserver | None) -> float | None:
+    """The wait before the next attempt (the retry logged and counted), or None: give up (logged)."""
+    is_t = transient(exc)
+    if attempt >= attempts or not is_t:
+        emit(logging.ERROR, f"{what}.failed", attempt=attempt, attempts=attempts, transient=is_t,
+             error=error_text(exc))
+        return None
+    delay = delays[attempt - 1]
+    _on_retry(observer)
+    emit(logging.WARNING, f"{what}.retry", attempt=attempt, attempts=attempts, retry_in_s=round(delay, 3),
          error=error_text(exc))
+    return delay
+
+
+def _succeeded(what: str, attempt: int) -> None:
+    if attempt > 1:
+        emit(logging.INFO, f"{what}.recovered", attempt=attempt, retries=attempt - 1)
 
 
 def retrying(fn: Callable[[], T], *, attempts: int = 3, backoff: float = 0.5, max_backoff: float = 5.0,
@@ -79,18 +94,12 @@ def retrying(fn: Callable[[], T], *, attempts: int = 3, backoff: float = 0.5, ma
         try:
             result = fn()
         except Exception as exc:
-            is_t = transient(exc)
-            if attempt >= attempts or not is_t:
-                _failed(what, attempt, attempts, exc, is_t)
+            delay = _after_failure(exc, attempt, attempts, delays, what, transient, observer)
+            if delay is None:
                 raise
-            delay = delays[attempt - 1]
-            _on_retry(observer)
-            emit(logging.WARNING, f"{what}.retry", attempt=attempt, attempts=attempts, retry_in_s=round(delay, 3),
-                 error=error_text(exc))
             time.sleep(delay)
         else:
-            if attempt > 1:
-                emit(logging.INFO, f"{what}.recovered", attempt=attempt, retries=attempt - 1)
+            _succeeded(what, attempt)
             return result
     raise AssertionError("unreachable")
 
@@ -105,18 +114,12 @@ async def retrying_async(fn: Callable[[], Awaitable[T]], *, attempts: int = 3, b
         try:
             result = await fn()
         except Exception as exc:
-            is_t = transient(exc)
-            if attempt >= attempts or not is_t:
-                _failed(what, attempt, attempts, exc, is_t)
+            delay = _after_failure(exc, attempt, attempts, delays, what, transient, observer)
+            if delay is None:
                 raise
-            delay = delays[attempt - 1]
-            _on_retry(observer)
-            emit(logging.WARNING, f"{what}.retry", attempt=attempt, attempts=attempts, retry_in_s=round(delay, 3),
-                 error=error_text(exc))
             await asyncio.sleep(delay)
         else:
-            if attempt > 1:
-                emit(logging.INFO, f"{what}.recovered", attempt=attempt, retries=attempt - 1)
+            _succeeded(what, attempt)
             return result
     raise AssertionError("unreachable")
 

@@ -9,6 +9,7 @@ that was not read to its end must not be reported as complete.
 
 from __future__ import annotations
 
+import os
 import sys
 import zlib
 from collections.abc import Callable, Iterator
@@ -33,17 +34,11 @@ def open_log(source: str | Path) -> tuple[BinaryIO, int | None, bool]:
     """(stream, size if known, whether we own the stream)."""
     if str(source) == "-":
         return sys.stdin.buffer, None, False
-    path = Path(source)
+    from neondoctor.inputs import open_regular
+
+    handle = open_regular(source, "log file", buffering=0)  # a FIFO or a device would never end
     try:
-        handle = path.open("rb", buffering=0)
-    except FileNotFoundError:
-        raise ConfigError(f"log file {path} does not exist") from None
-    except IsADirectoryError:
-        raise ConfigError(f"log file {path} is a directory") from None
-    except OSError as exc:
-        raise ConfigError(f"log file {path} cannot be read: {exc.strerror or exc}") from None
-    try:
-        size = path.stat().st_size
+        size: int | None = os.fstat(handle.fileno()).st_size
     except OSError:
         size = None
     return handle, size, True
@@ -141,27 +136,18 @@ class Reader:
                               "not scanned as complete")
 
 
-def blocks(fill: Callable[[memoryview], int], read_size: int = READ_SIZE, max_line: int = MAX_LINE,
-           buffers: int = 1) -> Iterator[tuple[bytearray, int, int, Kind]]:
-    """(buffer, lo, hi, kind): buffer[lo:hi] stays valid while the next `buffers - 1` items are made.
-
-    After handing over part of a buffer, the next read goes into the next of `buffers` buffers in
-    turn, so a reading thread can run ahead of the consumer (pipeline.py); with one buffer, an item
-    is valid until the next one is asked for.
-    """
-    pool = [bytearray(read_size + max_line + 1) for _ in range(buffers)]
-    turn = 0
-    buf = pool[0]
+def blocks(fill: Callable[[memoryview], int], read_size: int = READ_SIZE, max_line: int = MAX_LINE
+           ) -> Iterator[tuple[bytearray, int, int, Kind]]:
+    """(buffer, lo, hi, kind): buffer[lo:hi] is valid until the next item is asked for (one buffer,
+    reused for the whole log)."""
+    buf = bytearray(read_size + max_line + 1)
     keep, filled = 0, 0  # buf[keep:filled]: read, not handed over yet (a partial line)
-    handed = False  # part of buf was handed over: the next read must not overwrite it
+    handed = False  # part of buf was handed over: the partial line moves to the front first
     in_long = False  # inside a line whose beginning was already handed over as pieces
     while True:
         if handed or keep:
-            # The partial line to the front of the next buffer (a slice copy: safe if it is the same one).
-            turn = (turn + 1) % buffers if handed else turn
-            nxt = pool[turn]
-            nxt[:filled - keep] = buf[keep:filled]
-            buf, filled, keep, handed = nxt, filled - keep, 0, False
+            buf[:filled - keep] = buf[keep:filled]  # the partial line to the front (a slice copy)
+            filled, keep, handed = filled - keep, 0, False
         with memoryview(buf) as view:
             got = fill(view[filled:filled + read_size])
         filled += got

@@ -21,7 +21,7 @@ from typing import Any
 
 from neondoctor import pooler
 from neondoctor.triage.probes import pooler as pooler_probe
-from neondoctor.triage.probes.base import Probe, ProbeContext, ProbeResult, need_url
+from neondoctor.triage.probes.base import Param, Probe, ProbeContext, ProbeResult, need_url
 
 CHECKS = ("prepared_statements", "startup_parameters")
 _CACHE_OFF = {"statement_cache_size": 0, "prepared_statement_cache_size": 0}
@@ -143,4 +143,4 @@ def run(ctx: ProbeContext, params: dict[str, Any]) -> ProbeResult:
 
 
 PROBE = Probe(id="app_settings", summary="prepared statements and startup parameters the app sends through a pooler",
-              run=run, params={"check": str})
+              run=run, params={"check": Param(str, CHECKS, help="what to look for (default prepared_statements)")})

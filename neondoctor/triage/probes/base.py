@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from neondoctor.netcheck import resolve
+from neondoctor.netcheck import resolve, tcp_connect
 from neondoctor.url import ParsedUrl
 
 if TYPE_CHECKING:
@@ -82,20 +81,55 @@ def endpoint(ctx: ProbeContext) -> tuple[str | None, int, str]:
 
 
 @dataclass(frozen=True)
+class Param:
+    """One parameter a probe takes from a runbook step's `params:`; runbook validation checks it up front."""
+
+    kind: type | tuple[type, ...]
+    choices: tuple[Any, ...] = ()  # the allowed values (for a list: of each item); () means any of `kind`
+    required: bool = False
+    help: str = ""
+
+    def problem(self, value: Any) -> str | None:
+        """Why `value` is not acceptable, or None."""
+        kinds = self.kind if isinstance(self.kind, tuple) else (self.kind,)
+        # YAML's true/false are bools, and bool is an int: only a bool parameter takes one
+        if not isinstance(value, kinds) or isinstance(value, bool) != (bool in kinds):
+            return f"{value!r} is not {' or '.join(_KIND_NAMES.get(k, k.__name__) for k in kinds)}"
+        if self.choices:
+            items = value if isinstance(value, list) else [value]
+            bad = [v for v in items if v not in self.choices]
+            if bad:
+                return f"{bad[0]!r} is not one of: {', '.join(map(str, self.choices))}"
+        return None
+
+
+_KIND_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "true or false", list: "a list"}
+
+
+@dataclass(frozen=True)
 class Probe:
+    """A probe: its id (the name runbook steps use, and its module's name), what it checks, and how.
+
+    `in_runbooks=False` marks a probe the walk runs by itself (target), which no step may name."""
+
     id: str
     summary: str
     run: Callable[[ProbeContext, dict[str, Any]], ProbeResult]
-    params: dict[str, type | tuple[type, ...]] = field(default_factory=dict)
+    params: dict[str, Param] = field(default_factory=dict)
+    in_runbooks: bool = True
 
-    def check_params(self, params: dict[str, Any]) -> list[str]:
-        problems = []
+    def check_params(self, params: dict[str, Any]) -> list[tuple[str | None, str]]:
+        """(key, problem) for each problem of a step's params; key None: the mapping as a whole."""
+        problems: list[tuple[str | None, str]] = []
         for key, value in params.items():
             if key not in self.params:
                 allowed = ", ".join(self.params) or "none"
-                problems.append(f"unknown parameter {key!r} for probe {self.id!r} (allowed: {allowed})")
-            elif not isinstance(value, self.params[key]) or isinstance(value, bool) != (self.params[key] is bool):
-                problems.append(f"parameter {key!r} of probe {self.id!r} has the wrong type")
+                problems.append((None, f"unknown parameter {key!r} for probe {self.id!r} (allowed: {allowed})"))
+            elif (why := self.params[key].problem(value)) is not None:
+                problems.append((str(key), why))
+        for key, param in self.params.items():
+            if param.required and key not in params:
+                problems.append((key, f"missing: probe {self.id!r} needs it"))
         return problems
 
 
@@ -109,27 +143,12 @@ def need_url(ctx: ProbeContext) -> ProbeResult | None:
 
 def open_socket(host: str, port: int, timeout: float) -> socket.socket:
     """A TCP connection to the first address of host, bounded in total by about `timeout` (+ resolution)."""
-    family, kind, proto, _, addr = resolve(host, port, timeout)[0]
-    sock = socket.socket(family, kind, proto)
-    sock.settimeout(timeout)
-    try:
-        sock.connect(addr)
-    except BaseException:
-        sock.close()
-        raise
-    return sock
+    return tcp_connect(resolve(host, port, timeout)[0], timeout)
 
 
 def first_line(exc: BaseException) -> str:
     text = " ".join(str(exc).split())
     return text[:300] or type(exc).__name__
-
-
-def classify_connect_error(exc: BaseException) -> str:
-    """auth | slots | database | ssl | network | other (the one classifier: neondoctor.connect)."""
-    from neondoctor.connect import classify_connect_error as classify
-
-    return classify(exc)
 
 
 def attempt_connect(ctx: ProbeContext) -> tuple[Any, BaseException | None, str | None]:
@@ -163,9 +182,28 @@ def close_quietly(conn: Any) -> None:
         pass
 
 
-def importable(module: str) -> bool:
-    """find_spec without importing; an import hook that refuses the module counts as not importable."""
-    try:
-        return importlib.util.find_spec(module) is not None
-    except (ImportError, ValueError):
-        return False
+# The session's own value of a setting, as RESET would restore it (server, database, role and startup
+# `options`), not current_setting(): attempt_connect's read-only transaction sets a local
+# idle_in_transaction_session_timeout of its own, which must not pass for the server's.
+SESSION_SETTING_SQL = "SELECT reset_val, unit FROM pg_settings WHERE name = %s"
+_UNITS = {"ms": ((86_400_000, "d"), (3_600_000, "h"), (60_000, "min"), (1000, "s"), (1, "ms")),
+          "s": ((86_400, "d"), (3600, "h"), (60, "min"), (1, "s")),
+          "min": ((1440, "d"), (60, "h"), (1, "min"))}
+
+
+def session_setting(conn: Any, name: str) -> str | None:
+    """`name`'s value outside the probe's transaction, shown as PostgreSQL shows it (5min, 20s, 0);
+    None when the server has no such setting (too old)."""
+    rows = conn.query(SESSION_SETTING_SQL, (name,))
+    if not rows:
+        return None
+    value, unit = str(rows[0][0]), rows[0][1]
+    if unit in _UNITS and value.lstrip("-").isdigit():
+        number = int(value)
+        if number <= 0:
+            return str(number)
+        size, suffix = next((size, suffix) for size, suffix in _UNITS[unit] if number % size == 0)
+        return f"{number // size}{suffix}"
+    return value + (unit or "")
+
+

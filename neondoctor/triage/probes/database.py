@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from neondoctor.connect import classify_connect_error
 from neondoctor.triage.probes.base import (
     Probe,
     ProbeContext,
     ProbeResult,
     attempt_connect,
-    classify_connect_error,
     close_quietly,
     first_line,
 )

@@ -15,12 +15,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from neondoctor.triage.probes.base import Probe, ProbeContext, ProbeResult
+from neondoctor.triage.probes.base import Param, Probe, ProbeContext, ProbeResult
 
 SKIP_DIRS = {"node_modules", "site-packages", "__pycache__", "venv", "env", "build", "dist"}
 MAX_FILES = 2000
 MAX_FILE_BYTES = 2_000_000
 FACTORIES = {"create_engine", "create_async_engine"}
+CHECKS = ("pre_ping", "pool_capacity")
 # neondoctor's own engine factory pre-pings unless told otherwise.
 DEFAULTS_BY_MODULE = {"neondoctor.db": {"pool_pre_ping": True}, "neondoctor.app.db": {"pool_pre_ping": True}}
 _UNKNOWN = object()
@@ -195,4 +196,5 @@ def run(ctx: ProbeContext, params: dict[str, Any]) -> ProbeResult:
 
 
 PROBE = Probe(id="engine", summary="the app's engine settings (pre-ping, recycle, pool size)", run=run,
-              params={"check": str, "min_capacity": int})
+              params={"check": Param(str, CHECKS, help="what to read (default pre_ping)"),
+                      "min_capacity": Param(int, help="for pool_capacity: the fewest connections acceptable (default 5)")})

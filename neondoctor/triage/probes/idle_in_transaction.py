@@ -20,6 +20,7 @@ from neondoctor.triage.probes.base import (
     close_quietly,
     first_line,
     server_side,
+    session_setting,
 )
 
 SESSIONS_SQL = """
@@ -38,7 +39,7 @@ def run(ctx: ProbeContext, params: dict[str, Any]) -> ProbeResult:
     if conn is None:
         return ProbeResult.inconclusive(f"could not connect to read the setting: {first_line(exc or Exception())}")
     try:
-        setting = str(conn.scalar("SELECT current_setting('idle_in_transaction_session_timeout')"))
+        setting = str(session_setting(conn, "idle_in_transaction_session_timeout"))
         rows = conn.query(SESSIONS_SQL, (APPLICATION_NAME,))
     except Exception as exc2:
         return ProbeResult.inconclusive(f"could not read the setting: {first_line(exc2)}")

@@ -9,6 +9,7 @@ from typing import Any
 
 from neondoctor.connect import APPLICATION_NAME
 from neondoctor.triage.probes.base import (
+    Param,
     Probe,
     ProbeContext,
     ProbeResult,
@@ -18,7 +19,9 @@ from neondoctor.triage.probes.base import (
     server_side,
 )
 
-STATES = ("idle", "idle in transaction")
+# pg_stat_activity.state values
+STATES = ("active", "idle", "idle in transaction", "idle in transaction (aborted)", "fastpath function call",
+          "disabled")
 
 IDLE_SQL = """
 SELECT coalesce(nullif(application_name, ''), '(unnamed)'), usename, count(*),
@@ -59,4 +62,6 @@ def run(ctx: ProbeContext, params: dict[str, Any]) -> ProbeResult:
 
 
 PROBE = Probe(id="idle_sessions", summary="sessions idle or idle in transaction, by application", run=run,
-              params={"state": str, "min_seconds": (int, float), "min_count": int})
+              params={"state": Param(str, STATES, help="the session state to count (default idle in transaction)"),
+                      "min_seconds": Param((int, float), help="only sessions in that state this long (default 0)"),
+                      "min_count": Param(int, help="confirmed from this many sessions (default 1)")})

@@ -7,7 +7,7 @@ from typing import Any
 
 from neondoctor import drivers
 from neondoctor.drivers import libpq_text as _dotted
-from neondoctor.triage.probes.base import Probe, ProbeContext, ProbeResult, need_url
+from neondoctor.triage.probes.base import Param, Probe, ProbeContext, ProbeResult, need_url
 
 
 def run(ctx: ProbeContext, params: dict[str, Any]) -> ProbeResult:
@@ -39,4 +39,4 @@ def run(ctx: ProbeContext, params: dict[str, Any]) -> ProbeResult:
 
 
 PROBE = Probe(id="libpq", summary="libpq version (SNI for Neon, or a given minimum)", run=run,
-              params={"min_version": int})
+              params={"min_version": Param(int, help="libpq version number, e.g. 140000 for 14.0")})

@@ -18,7 +18,7 @@ import dataclasses
 from typing import Any
 
 from neondoctor import pooler
-from neondoctor.triage.probes.base import Probe, ProbeContext, ProbeResult, first_line, need_url
+from neondoctor.triage.probes.base import Param, Probe, ProbeContext, ProbeResult, first_line, need_url
 
 CHECKS = ("pooled", "prepared_statements", "client_limit")
 
@@ -131,4 +131,4 @@ def run(ctx: ProbeContext, params: dict[str, Any]) -> ProbeResult:
 
 
 PROBE = Probe(id="pooler", summary="whether the URL goes through a transaction-mode pooler, and its limits", run=run,
-              params={"check": str})
+              params={"check": Param(str, CHECKS, help="what to look for (default pooled)")})

@@ -13,16 +13,19 @@ from __future__ import annotations
 
 from typing import Any
 
+from neondoctor.connect import classify_connect_error
 from neondoctor.triage.probes.base import (
+    Param,
     Probe,
     ProbeContext,
     ProbeResult,
     attempt_connect,
-    classify_connect_error,
     close_quietly,
     first_line,
     server_side,
 )
+
+CHECKS = ("reach", "auth")
 
 
 def run(ctx: ProbeContext, params: dict[str, Any]) -> ProbeResult:
@@ -49,4 +52,4 @@ def run(ctx: ProbeContext, params: dict[str, Any]) -> ProbeResult:
 
 
 PROBE = Probe(id="server_login", summary="behind a pooler: can the server be reached, does it take the credentials",
-              run=run, params={"check": str})
+              run=run, params={"check": Param(str, CHECKS, help="what to confirm (default reach)")})

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from neondoctor.triage.probes.base import (
+    Param,
     Probe,
     ProbeContext,
     ProbeResult,
@@ -12,6 +13,7 @@ from neondoctor.triage.probes.base import (
     close_quietly,
     first_line,
     server_side,
+    session_setting,
 )
 
 SETTINGS = ("idle_session_timeout", "idle_in_transaction_session_timeout")
@@ -27,7 +29,7 @@ def run(ctx: ProbeContext, params: dict[str, Any]) -> ProbeResult:
     values: dict[str, str | None] = {}
     try:
         for name in names:
-            values[name] = conn.scalar("SELECT current_setting(%s, true)", (name,))
+            values[name] = session_setting(conn, name)
     except Exception as exc2:
         return ProbeResult.inconclusive(f"could not read settings: {first_line(exc2)}")
     finally:
@@ -39,4 +41,5 @@ def run(ctx: ProbeContext, params: dict[str, Any]) -> ProbeResult:
     return ProbeResult.ruled_out(f"no server idle timeout is set: {shown}")
 
 
-PROBE = Probe(id="server_timeouts", summary="server idle-session timeouts", run=run, params={"setting": str})
+PROBE = Probe(id="server_timeouts", summary="server idle-session timeouts", run=run,
+              params={"setting": Param(str, SETTINGS, help="read only this one (default both)")})

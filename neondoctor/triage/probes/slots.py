@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from neondoctor.connect import classify_connect_error
 from neondoctor.triage.probes.base import (
+    Param,
     Probe,
     ProbeContext,
     ProbeResult,
     attempt_connect,
-    classify_connect_error,
     close_quietly,
     first_line,
     server_side,
@@ -71,4 +72,4 @@ def run(ctx: ProbeContext, params: dict[str, Any]) -> ProbeResult:
 
 
 PROBE = Probe(id="slots", summary="server connection slots left for non-superusers", run=run,
-              params={"threshold_pct": (int, float)})
+              params={"threshold_pct": Param((int, float), help="confirmed from this share of slots in use (default 90)")})

@@ -56,4 +56,5 @@ def run(ctx: ProbeContext, params: dict[str, Any]) -> ProbeResult:
     return ProbeResult.ruled_out(f"same target: {sides}")
 
 
-PROBE = Probe(id="target", summary="DATABASE_URL names the server, port, user and database of the error", run=run)
+PROBE = Probe(id="target", summary="DATABASE_URL names the server, port, user and database of the error", run=run,
+              in_runbooks=False)  # the walk runs it first by itself

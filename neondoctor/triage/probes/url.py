@@ -6,7 +6,7 @@ from typing import Any
 
 from neondoctor import drivers
 from neondoctor.drivers import SSLMODES
-from neondoctor.triage.probes.base import Probe, ProbeContext, ProbeResult
+from neondoctor.triage.probes.base import Param, Probe, ProbeContext, ProbeResult
 from neondoctor.url import LIBPQ_PARAMS
 
 CHECKS = ("parse", "params", "scheme", "asyncpg_ssl", "neon_ssl")
@@ -46,4 +46,4 @@ def run(ctx: ProbeContext, params: dict[str, Any]) -> ProbeResult:
 
 
 PROBE = Probe(id="url", summary="DATABASE_URL is well formed (scheme, driver parameters)", run=run,
-              params={"checks": list})
+              params={"checks": Param(list, CHECKS, help="which audits to run (default all)")})

@@ -1,6 +1,8 @@
-"""The engine probe's static read uses Python's parser: comments, docstrings and strings are not calls.
+"""engine: the app's engine settings (pool_pre_ping, pool size), from --engine or a static read.
 
-No server is needed: the probe reads files, and the context is the real ProbeContext.
+The static read uses Python's parser: comments, docstrings and strings are not calls. No server is
+needed: the probe reads files (or imports a module that builds an engine without connecting), and
+the context is the real ProbeContext.
 """
 
 from __future__ import annotations
@@ -83,3 +85,25 @@ def test_pool_capacity_reads_the_literal_sizes(tmp_path: Path) -> None:
                                     "engine = create_engine(URL, pool_pre_ping=True, pool_size=1, max_overflow=0)\n")
     assert engine.run(_ctx(tmp_path), {"check": "pool_capacity", "min_capacity": 5}).status == "confirmed"
     assert engine.run(_ctx(tmp_path), {"check": "pool_capacity", "min_capacity": 1}).status == "ruled_out"
+
+
+def test_nothing_to_read_is_inconclusive(tmp_path: Path) -> None:
+    (tmp_path / "app.py").write_text("print('no engine here')\n")
+    result = engine.run(_ctx(tmp_path), {})
+    assert result.status == "inconclusive"
+    assert "no --engine given and no create_engine( call found" in result.evidence
+    assert "pass --engine module:attr" in result.evidence
+
+
+def test_the_engine_object_itself_is_read_with_engine_ref(tmp_path: Path) -> None:
+    """--engine MOD:ATTR imports the app's module (no connection is made) and reads the real engine."""
+    (tmp_path / "probeapp_db.py").write_text(
+        "from sqlalchemy import create_engine\n"
+        "pinged = create_engine('postgresql+psycopg2://app@db/app', pool_pre_ping=True, pool_size=3)\n"
+        "plain = create_engine('postgresql+psycopg2://app@db/app', pool_size=3)\n")
+    ctx = ProbeContext(cwd=tmp_path, engine_ref="probeapp_db:pinged")
+    result = engine.run(ctx, {"check": "pre_ping"})
+    assert result.status == "ruled_out" and "engine probeapp_db:pinged" in result.evidence
+    ctx = ProbeContext(cwd=tmp_path, engine_ref="probeapp_db:plain")
+    result = engine.run(ctx, {"check": "pre_ping"})
+    assert result.status == "confirmed" and "pool_pre_ping=False" in result.evidence
