@@ -9,6 +9,7 @@ EXIT_CONFIG = 2  # usage or configuration error: nothing was checked
 EXIT_NO_MATCH = 3  # triage: no runbook matches the pasted error
 EXIT_UNREACHABLE = 4  # could not connect at all (slots full, unreachable)
 EXIT_INTERNAL = 70  # a bug in neondoctor (EX_SOFTWARE); the message says how to report it
+EXIT_INTERRUPTED = 130  # Ctrl-C (128 + SIGINT, as a shell reports it)
 
 
 class NeondoctorError(Exception):

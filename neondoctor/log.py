@@ -19,7 +19,9 @@ def redact_processor(_logger: Any, _method: str, event_dict: dict[str, Any]) -> 
 
 
 def use_color(stream: TextIO) -> bool:
-    return stream.isatty() and "NO_COLOR" not in os.environ
+    from neondoctor.render.colour import wants_colour
+
+    return wants_colour(stream)
 
 
 def resolve_format(requested: str | None, stream: TextIO) -> str:

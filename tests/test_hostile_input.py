@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from neondoctor.lab.cluster import LabCluster, free_port
-from neondoctor.render.sanity import render_junit
+from neondoctor.render.sanity import to_junit
 from neondoctor.sanity.sequence import SanityReport, StepResult
 
 PASSWORD = "Hostile-Pw-7x9"
@@ -114,7 +114,7 @@ def test_junit_with_control_characters_is_well_formed() -> None:
                           metadata="app\x00.models:Base", token="t\x07")
     report.steps[0] = StepResult("health\x0b", status="failed", detail="bad \x1b[0m\x01\ud800 byte",
                                  error=f"FATAL:\x02 password={PASSWORD} and \x7f\x85")
-    xml = render_junit(report)
+    xml = to_junit(report)
     root = ET.fromstring(xml.encode("utf-8"))
     failure = root.find("testsuite/testcase/failure")
     assert failure is not None

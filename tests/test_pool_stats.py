@@ -20,7 +20,7 @@ from conftest import REPO, run_cli
 
 from neondoctor import pool_stats as ps
 from neondoctor.lab.cluster import LabCluster, LabSpec, find_installs, wait_until
-from neondoctor.render.pool_stats import chart, render_json, render_text, sparkline
+from neondoctor.render.pool_stats import chart, sparkline, to_json, to_text
 from neondoctor.url import parse_url
 
 # ------------------------------------------------------------------------------ helpers
@@ -487,8 +487,8 @@ def test_no_password_in_any_output(lab_primary: LabCluster) -> None:
 def test_renderers_are_pure_and_cover_disconnected_report() -> None:
     report = ps.Report(snapshot=None, findings=[ps.unreachable_finding(ps.Unreachable("timeout expired"))],
                        connected=False, target="postgresql://u:****@h/db")
-    assert "CRIT unreachable" in render_text(report)
-    doc = json.loads(render_json(report))
+    assert "CRIT unreachable" in to_text(report)
+    doc = json.loads(json.dumps(to_json(report), default=str))
     assert doc["server"] is None and doc["findings"][0]["id"] == "unreachable"
 
 

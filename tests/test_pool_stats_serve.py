@@ -19,7 +19,7 @@ from conftest import run_cli
 from prometheus_client.parser import text_string_to_metric_families
 
 from neondoctor.lab.cluster import LabCluster, LabSpec, wait_until
-from neondoctor.render.pool_stats_check import render_check, render_prometheus
+from neondoctor.render.pool_stats_check import check_text, prometheus_text
 
 
 def spawn(url: str, *args: str) -> subprocess.Popen[str]:
@@ -121,7 +121,7 @@ def test_render_prometheus_escapes_label_values() -> None:
         "version": "16.2", "version_num": 160002, "max_connections": 10, "superuser_reserved_connections": 3,
         "reserved_connections": 0, "in_use": 1, "current_user": "app", "is_superuser": False,
         "read_all_stats": True, "self_pid": 1, "by_state": {"active": 1}, "groups": [group]})
-    text = render_prometheus(snap, pooler_waiting=3, scrape_seconds=0.01)
+    text = prometheus_text(snap, pooler_waiting=3, scrape_seconds=0.01)
     names = {s.labels.get("application") for f in text_string_to_metric_families(text) for s in f.samples}
     assert 'we"ird\\app\nname' in names
     waiting = [s.value for f in text_string_to_metric_families(text) for s in f.samples
@@ -159,7 +159,7 @@ def test_check_exit_codes_and_perfdata(make_cluster: Any) -> None:
 def test_check_line_format_has_no_pipe_in_the_summary() -> None:
     from neondoctor.pool_stats.check import UNKNOWN, CheckResult
 
-    assert render_check(CheckResult(UNKNOWN, "a | b")) == "POOL UNKNOWN - a / b"
+    assert check_text(CheckResult(UNKNOWN, "a | b")) == "POOL UNKNOWN - a / b"
 
 
 # ------------------------------------------------------------------------------ watch and thresholds
@@ -230,7 +230,7 @@ def test_grafana_dashboard_and_readme_name_only_real_metrics() -> None:
                     "idle_in_transaction": 1, "hidden": 0, "oldest_idle_s": None,
                     "longest_idle_in_transaction_s": 2.0, "idle_over_recycle": 0, "waiting_on_lock": 0}]})
     exported = {f.name for f in text_string_to_metric_families(
-        render_prometheus(snap, pooler_waiting=0, scrape_seconds=0.1))}
+        prometheus_text(snap, pooler_waiting=0, scrape_seconds=0.1))}
     dashboard = json.loads((REPO / "contrib" / "grafana" / "neondoctor.json").read_text())
     exprs = [t["expr"] for p in dashboard["panels"] for t in p.get("targets", [])]
     used = {re.sub(r"_(bucket|count|sum)$", "", m) for e in exprs for m in re.findall(r"neondoctor_[a-z_]+", e)}

@@ -20,7 +20,7 @@ from typing import Any
 
 from neondoctor.audit.git_blobs import Blob, BlobReader, history_blobs, index_blobs
 from neondoctor.audit.secret_patterns import ALLOW_MARKER, is_placeholder, scan_line
-from neondoctor.errors import ConfigError
+from neondoctor.errors import EXIT_FINDINGS, EXIT_OK, ConfigError
 from neondoctor.findings import SEVERITIES
 from neondoctor.redaction import MASK, redact
 
@@ -65,6 +65,10 @@ class SecretsReport:
     files_scanned: int
     findings: list[SecretFinding]
     history_blobs_scanned: int | None = None
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_FINDINGS if self.findings else EXIT_OK
 
     def to_json(self) -> dict[str, Any]:
         doc: dict[str, Any] = {"repository": str(self.root), "files_scanned": self.files_scanned,

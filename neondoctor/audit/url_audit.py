@@ -15,6 +15,7 @@ from neondoctor import drivers
 from neondoctor.appenv import AppEnv, own_env
 from neondoctor.audit import password_strength
 from neondoctor.drivers import libpq_text as _libpq_text
+from neondoctor.errors import EXIT_FINDINGS, EXIT_OK
 from neondoctor.findings import Finding, sort_findings
 from neondoctor.redaction import MASK
 from neondoctor.url import LIBPQ_PARAMS, ParsedUrl
@@ -62,6 +63,11 @@ class UrlAudit:
     findings: list[Finding] = field(default_factory=list)
     driver_reason: str = ""  # why that driver (named in the URL, or SQLAlchemy's default)
     env: AppEnv | None = None  # the environment the driver was checked in
+
+    @property
+    def exit_code(self) -> int:
+        """1 on any warning or critical finding; info alone is fine."""
+        return EXIT_FINDINGS if any(f.severity in ("warn", "critical") for f in self.findings) else EXIT_OK
 
     def to_json(self) -> dict[str, Any]:
         u = self.url

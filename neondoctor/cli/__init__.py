@@ -36,6 +36,7 @@ class CliState:
         self.env_file: str | None = None
         self.log_format: str | None = None
         self.verbose = 0
+        self.colour: bool | None = None  # --color / --no-color; None: NO_COLOR and the terminal decide
 
     def database_url(self, *, required: bool = True) -> Any:
         from neondoctor.settings import load_database_url
@@ -55,8 +56,26 @@ def _store(attr: str) -> Any:
     return callback
 
 
+def _store_colour(ctx: click.Context, _param: click.Parameter, value: bool | None) -> bool | None:
+    if value is not None:
+        from neondoctor.render.colour import set_choice
+
+        st = ctx.find_root().ensure_object(CliState)
+        st.colour = value
+        set_choice(value)  # the logs on stderr follow the same choice
+        _configure_logging_from(st)
+    return value
+
+
 def common_options(func: Any) -> Any:
-    """--env-file, --log-format and -v, accepted before or after the subcommand name."""
+    """--env-file, --log-format, -v and --color/--no-color, accepted before or after the subcommand name."""
+    func = click.option(
+        "--color/--no-color",
+        default=None,
+        expose_value=False,
+        callback=_store_colour,
+        help="Colour the output, or not. Default: on a terminal, unless NO_COLOR is set and not empty.",
+    )(func)
     func = click.option(
         "--env-file",
         type=click.Path(dir_okay=False),
@@ -87,6 +106,14 @@ def state() -> CliState:
 
 
 class NeondoctorGroup(click.Group):
+    def make_context(self, info_name: str | None, args: list[str], parent: click.Context | None = None,
+                     **extra: Any) -> click.Context:
+        if parent is None:  # a new invocation starts with no colour choice (tests run several per process)
+            from neondoctor.render.colour import set_choice
+
+            set_choice(None)
+        return super().make_context(info_name, args, parent, **extra)
+
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(COMMANDS)
 
@@ -126,7 +153,7 @@ class NeondoctorGroup(click.Group):
             raise
         except KeyboardInterrupt:
             click.echo("neondoctor: interrupted", err=True)
-            ctx.exit(130)
+            ctx.exit(errors.EXIT_INTERRUPTED)
         except Exception as exc:  # a bug: still one redacted line, never a bare traceback
             if os.environ.get("NEONDOCTOR_DEBUG"):
                 import traceback
@@ -142,6 +169,9 @@ class NeondoctorGroup(click.Group):
             for stream in (sys.stdout, sys.stderr):  # the last partial line, redacted
                 getattr(stream, "drain", stream.flush)()
             sys.stdout, sys.stderr = saved
+            from neondoctor.render.colour import set_choice
+
+            set_choice(None)
 
 
 def _tolerate_unencodable(stream: Any) -> None:

@@ -6,14 +6,14 @@ To add a subcommand, decorate a function with `@lab.command()`, `@dir_option` an
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
 from neondoctor.cli import common_options
-from neondoctor.errors import EXIT_FINDINGS, LabError
+from neondoctor.cli.output import colour, emit, plain, say
+from neondoctor.errors import EXIT_FINDINGS, EXIT_OK, LabError
 
 dir_option = click.option(
     "--dir", "directory", type=click.Path(file_okay=False), default=None,
@@ -47,48 +47,22 @@ def masked_url(cluster: Any) -> str:
     return parse_url(cluster.app_url()).masked()
 
 
-def pooler_lines(cluster: Any) -> list[str]:
+def lab_view(cluster: Any) -> Any:
+    """What `lab up|status|start` show, gathered from the cluster (and its PgBouncer, if any)."""
+    from neondoctor.render.lab import LabView
     from neondoctor.url import parse_url
 
+    status = cluster.status()
     pooler = cluster.pooler()
-    if pooler is None:
-        return []
-    st = pooler.status()
-    lines = [f"pooler: PgBouncer {st['version']} {'running' if st['running'] else 'stopped'} on 127.0.0.1:{st['port']} "
-             f"(pool_mode={st['pool_mode']}, like Neon's -pooler endpoint)"]
-    lines += [f"  note: {note}" for note in st["notes"]]
-    lines.append(f"  admin console: database pgbouncer on port {st['port']} (SHOW POOLS, SHOW STATS), as postgres")
-    return [*lines, f"DATABASE_URL={parse_url(pooler.url()).masked()}  (pooled)", f"DATABASE_URL_UNPOOLED={masked_url(cluster)}  (direct)"]
+    return LabView(status=status, env_file=str(cluster.env_file), database_url=masked_url(cluster),
+                   pooler=pooler.status() if pooler else None,
+                   pooled_url=parse_url(pooler.url()).masked() if pooler else None)
 
 
-def usage_lines(cluster: Any) -> list[str]:
-    env = cluster.env_file
-    urls = pooler_lines(cluster) or [f"DATABASE_URL={masked_url(cluster)}"]
-    return [
-        *urls,
-        f"env file (mode 0600, holds the password): {env}",
-        "use it:",
-        f"  neondoctor --env-file {env} url",
-        f"  export $(grep DATABASE_URL {env})",
-    ]
+def show_status(cluster: Any, *, before: str = "") -> NoReturn:
+    from neondoctor.render.lab import status_text
 
-
-def status_lines(cluster: Any) -> list[str]:
-    st = cluster.status()
-    state = "running" if st["running"] else "stopped"
-    lines = [
-        f"lab: PostgreSQL {st['version']} {state} on 127.0.0.1:{st['port']}",
-        f"  directory: {st['root']}",
-        f"  data:      {st['data_dir']}" + (f" (server runs as {st['server_user']})" if st["server_user"] else ""),
-        f"  binaries:  {st['bindir']}",
-    ]
-    spec = st["spec"]
-    lines.append(
-        f"  config:    auth={spec['auth']} max_connections={spec['max_connections']} "
-        f"superuser_reserved={spec['superuser_reserved_connections']} reserved={spec['reserved_connections']} "
-        f"ssl={'on' if spec['ssl'] else 'off'} idle_session_timeout={spec['idle_session_timeout_ms']}ms"
-    )
-    return lines + usage_lines(cluster)
+    emit(before + status_text(lab_view(cluster)), plain)
 
 
 @click.group()
@@ -131,9 +105,7 @@ def up(directory: str | None, pg_version: int | None, max_connections: int, supe
 
     existing = load_lab(directory)
     if existing is not None:
-        click.echo(f"a lab already exists in {existing.root} (`neondoctor lab down` removes it)")
-        click.echo("\n".join(status_lines(existing)))
-        return
+        show_status(existing, before=f"a lab already exists in {existing.root} (`neondoctor lab down` removes it)\n")
     spec = LabSpec(auth=auth, max_connections=max_connections, superuser_reserved_connections=superuser_reserved,
                    reserved_connections=reserved, ssl=ssl, idle_session_timeout_ms=idle_ms)
     install = find_install(pg_version)
@@ -147,7 +119,7 @@ def up(directory: str | None, pg_version: int | None, max_connections: int, supe
         except BaseException:
             cluster.destroy()
             raise
-    click.echo("\n".join(status_lines(cluster)))
+    show_status(cluster)
 
 
 @lab.command()
@@ -156,20 +128,13 @@ def up(directory: str | None, pg_version: int | None, max_connections: int, supe
 @common_options
 def status(directory: str | None, as_json: bool) -> None:
     """Show the lab: version, port, configuration, whether it runs. Exit 1 when there is none."""
+    from neondoctor.render.lab import absent_json, absent_text, status_json, status_text
+
     cluster = load_lab(directory)
     if cluster is None:
-        if as_json:
-            click.echo(json.dumps({"root": str(lab_root(directory)), "exists": False, "running": False}))
-        else:
-            click.echo(f"no lab in {lab_root(directory)} (`neondoctor lab up` creates one)", err=True)
-        raise SystemExit(EXIT_FINDINGS)
-    if as_json:
-        doc = cluster.status()
-        doc["exists"] = True
-        doc["database_url"] = masked_url(cluster)
-        click.echo(json.dumps(doc, indent=2))
-    else:
-        click.echo("\n".join(status_lines(cluster)))
+        emit(str(lab_root(directory)), absent_text, absent_json, as_json=as_json, exit_code=EXIT_FINDINGS,
+             err=not as_json)
+    emit(lab_view(cluster), status_text, status_json, as_json=as_json)
 
 
 @lab.command()
@@ -181,7 +146,7 @@ def stop(directory: str | None) -> None:
     if (pooler := cluster.pooler()) is not None:
         pooler.stop()
     cluster.stop()
-    click.echo(f"lab stopped (data kept in {cluster.data_dir}); `neondoctor lab start` brings it back")
+    emit(f"lab stopped (data kept in {cluster.data_dir}); `neondoctor lab start` brings it back", plain)
 
 
 @lab.command()
@@ -193,7 +158,7 @@ def start(directory: str | None) -> None:
     cluster.start()
     if (pooler := cluster.pooler()) is not None:
         pooler.start()
-    click.echo("\n".join(status_lines(cluster)))
+    show_status(cluster)
 
 
 @lab.command()
@@ -206,12 +171,10 @@ def down(directory: str | None) -> None:
     cluster = load_lab(directory)
     if cluster is None:
         if LabCluster.remove_unfinished(lab_root(directory)):
-            click.echo(f"unfinished lab removed ({lab_root(directory)})")
-        else:
-            click.echo(f"no lab in {lab_root(directory)}: nothing to remove")
-        return
+            emit(f"unfinished lab removed ({lab_root(directory)})", plain)
+        emit(f"no lab in {lab_root(directory)}: nothing to remove", plain)
     cluster.destroy()
-    click.echo(f"lab removed ({cluster.root}); only the files the lab created were deleted")
+    emit(f"lab removed ({cluster.root}); only the files the lab created were deleted", plain)
 
 
 @lab.command()
@@ -220,16 +183,12 @@ def down(directory: str | None) -> None:
 def versions(as_json: bool) -> None:
     """PostgreSQL server binaries the lab can use, in lookup order."""
     from neondoctor.lab.cluster import find_installs
+    from neondoctor.render.lab import versions_json, versions_text
 
     installs = find_installs()
-    if as_json:
-        click.echo(json.dumps([{"major": i.major, "version": i.version, "source": i.source, "bindir": str(i.bindir)}
-                               for i in installs], indent=2))
-        return
-    if not installs:
+    if not installs and not as_json:
         raise LabError("no PostgreSQL server binaries found: install PostgreSQL or set NEONDOCTOR_PG_BINDIR")
-    for i in installs:
-        click.echo(f"PostgreSQL {i.version:<8} {i.source:<24} {i.bindir}")
+    emit(installs, versions_text, versions_json, as_json=as_json)
 
 
 @lab.command()
@@ -245,15 +204,12 @@ def demo(pg_version: int | None, as_json: bool, driver: str) -> None:
 
     Example: neondoctor lab demo
     """
-    import os
-    import sys
     import time
 
     from neondoctor.lab.cluster import find_install
     from neondoctor.lab.demo import run_demo, scenario_count
-    from neondoctor.render.triage import demo_result_text, demo_summary_text, to_json
+    from neondoctor.render.triage import DemoRun, demo_json, demo_result_text, demo_text
 
-    colour = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
     start = time.monotonic()
     shown: list[Any] = []
     total = scenario_count(driver)
@@ -262,13 +218,13 @@ def demo(pg_version: int | None, as_json: bool, driver: str) -> None:
         if not as_json:
             pooler = cluster.pooler()
             behind = f", PgBouncer {pooler.state.version} in transaction mode on :{pooler.port}" if pooler else ""
-            click.echo(f"Throwaway PostgreSQL {cluster.state.version} on 127.0.0.1:{cluster.port} "
+            say(f"Throwaway PostgreSQL {cluster.state.version} on 127.0.0.1:{cluster.port} "
                        f"(max_connections 8, 3 reserved{behind}); reproducing each fault for real...\n")
 
     def show(item: Any) -> None:
         shown.append(item)
         if not as_json:
-            click.echo(demo_result_text(len(shown), total, item, colour=colour) + "\n", color=colour)
+            say(demo_result_text(len(shown), total, item, colour=colour()) + "\n")
 
     from neondoctor import drivers
     from neondoctor.errors import ConfigError
@@ -281,16 +237,8 @@ def demo(pg_version: int | None, as_json: bool, driver: str) -> None:
     def skip(item: Any) -> None:
         skipped.append(item)
         if not as_json:
-            click.echo(f"skipped: {item.title}: {item.reason}\n")
+            say(f"skipped: {item.title}: {item.reason}\n")
 
     results = run_demo(find_install(pg_version), on_start=started, on_result=show, on_skip=skip, driver=driver)
-    if as_json:
-        click.echo(json.dumps([{"fault": r.title, "expected_runbook": r.runbook_id, "expected_step": r.expected_step,
-                                "ok": r.ok, "error": r.error, "triage": to_json(r.result)} for r in results]
-                              + [{"fault": s.title, "skipped": s.reason} for s in skipped], indent=2))
-    else:
-        click.echo(demo_summary_text(results, time.monotonic() - start))
-        if skipped:
-            click.echo(f"{len(skipped)} fault(s) skipped (see above): they need what this machine lacks.")
-    if not all(r.ok for r in results):
-        raise SystemExit(EXIT_FINDINGS)
+    run = DemoRun(results, skipped, time.monotonic() - start)
+    emit(run, demo_text, demo_json, as_json=as_json, exit_code=EXIT_OK if all(r.ok for r in results) else EXIT_FINDINGS)

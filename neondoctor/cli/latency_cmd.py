@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import sys
-from typing import Any
 
 import click
 
 from neondoctor.cli import common_options, state
+from neondoctor.cli.output import emit
 from neondoctor.cli.params import FiniteFloat
+from neondoctor.errors import EXIT_OK
 
 
 @click.command()
@@ -28,6 +28,7 @@ def latency(rounds: int, timeout: float, as_json: bool) -> None:
     Example: neondoctor latency --rounds 10
     """
     from neondoctor.latency.measure import measure
+    from neondoctor.render.latency import to_json, to_text
     from neondoctor.url import parse_url
 
     parsed = parse_url(state().database_url().url)
@@ -39,29 +40,4 @@ def latency(rounds: int, timeout: float, as_json: bool) -> None:
     report = measure(parsed, rounds=rounds, timeout=timeout, progress=progress)
     if progress:
         click.echo("\r" + " " * 40 + "\r", err=True, nl=False)
-    if as_json:
-        click.echo(json.dumps(report.to_json(), indent=2))
-    else:
-        click.echo(render_text(report))
-
-
-def render_text(report: Any) -> str:
-    lines = [f"latency of {report.target} ({report.rounds} rounds; TLS: {report.tls})",
-             f"driver: {report.driver} ({report.driver_reason})", ""]
-    lines.append(f"  {'stage':<28} {'median':>10} {'p10':>10} {'p90':>10}  n")
-    for stage in report.stages.values():
-        if stage.samples:
-            s = stage.summary()
-            lines.append(f"  {stage.label:<28} {_ms(s['median_ms'])} {_ms(s['p10_ms'])} {_ms(s['p90_ms'])}  {s['n']}")
-        elif stage.derived_ms is not None:
-            lines.append(f"  {stage.label:<28} {_ms(stage.derived_ms)} {'':>10} {'':>10}  ~")
-        else:
-            lines.append(f"  {stage.label:<28} {'-':>10}   {stage.note or 'skipped'}")
-    if report.meanings:
-        lines += ["", "What it means:"]
-        lines += [f"  - {m}" for m in report.meanings]
-    return "\n".join(lines)
-
-
-def _ms(value: float | None) -> str:
-    return f"{'-' if value is None else f'{value:.2f} ms':>10}"
+    emit(report, to_text, to_json, as_json=as_json, exit_code=EXIT_OK)

@@ -6,14 +6,13 @@ and `serve` live in `pool_stats_sub_cmd`.
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 
 import click
 
 from neondoctor.cli import common_options, state
+from neondoctor.cli.output import dump_json, emit, say
 from neondoctor.cli.params import FiniteFloat
-from neondoctor.errors import EXIT_FINDINGS, EXIT_OK, EXIT_UNREACHABLE
 
 
 @click.group("pool-stats", invoke_without_command=True)
@@ -73,11 +72,10 @@ def pool_stats(ctx: click.Context, as_json: bool, as_check: bool, recycle: float
         from neondoctor.cli.pool_stats_sub_cmd import run_check
 
         run_check(warn_pct, critical_pct, iit_warn, connect_timeout)
-        return
     from neondoctor import pool_stats as ps
     from neondoctor.errors import ConfigError
-    from neondoctor.findings import sort_findings, worst
-    from neondoctor.render.pool_stats import render_json, render_sample_json, render_sample_line, render_text
+    from neondoctor.findings import sort_findings
+    from neondoctor.render.pool_stats import report_line_json, sample_json, sample_text, to_json, to_text
     from neondoctor.url import parse_url
 
     thresholds = ps.Thresholds(warn_pct, critical_pct, iit_warn)
@@ -99,12 +97,13 @@ def pool_stats(ctx: click.Context, as_json: bool, as_check: bool, recycle: float
             sizing = ps.Sizing(processes or 1, pool_size, max_overflow or 0)
 
     options = {"connect_timeout": connect_timeout, "recycle_s": recycle}
+    json_doc = report_line_json if watch else to_json  # --watch --json: the report is the stream's last line
     report = ps.Report(snapshot=None, findings=[], engine=engine, sizing=sizing, target=parsed.masked())
+    leak: list[Any] = []
     try:
         if watch:
             def progress(snap: ps.Snapshot) -> None:
-                click.echo(render_sample_json(snap) if as_json else render_sample_line(snap))
-                sys.stdout.flush()
+                say(dump_json(sample_json(snap), compact=True) if as_json else sample_text(snap))
 
             snaps, ended = ps.watch(parsed, samples=samples, interval_s=interval, on_sample=progress, **options)
             report.snapshot = snaps[-1]
@@ -115,26 +114,19 @@ def pool_stats(ctx: click.Context, as_json: bool, as_check: bool, recycle: float
                 report.findings = sort_findings(ps.evaluate(report.snapshot, thresholds, sizing=sizing, engine=engine,
                                                             app_name=app_name) + leak + [
                     ps.unreachable_finding(ps.Unreachable(f"after {len(snaps)} samples: {ended.message}"))])
-                click.echo(render_json(report, one_line=True) if as_json else render_text(report))
-                ctx.exit(EXIT_UNREACHABLE)
         else:
             report.snapshot = ps.take_snapshot(parsed, **options)
-            leak = []
     except ps.SlotsFull as err:
         report.connected = False
         report.findings = [ps.slots_full_finding(err, parsed)]
-        click.echo(render_json(report, one_line=watch) if as_json else render_text(report))
-        click.get_current_context().exit(EXIT_UNREACHABLE)
     except ps.Unreachable as err:
         report.connected = False
         report.findings = [ps.unreachable_finding(err)]
-        click.echo(render_json(report, one_line=watch) if as_json else render_text(report))
-        click.get_current_context().exit(EXIT_UNREACHABLE)
 
-    findings = ps.evaluate(report.snapshot, thresholds, sizing=sizing, engine=engine, app_name=app_name)
-    report.findings = sort_findings(findings + leak + _pooler_findings(parsed, pgbouncer_url, connect_timeout))
-    click.echo(render_json(report, one_line=watch) if as_json else render_text(report))
-    click.get_current_context().exit(EXIT_FINDINGS if worst(report.findings) in ("warn", "critical") else EXIT_OK)
+    if report.connected:
+        findings = ps.evaluate(report.snapshot, thresholds, sizing=sizing, engine=engine, app_name=app_name)
+        report.findings = sort_findings(findings + leak + _pooler_findings(parsed, pgbouncer_url, connect_timeout))
+    emit(report, to_text, json_doc, as_json=as_json, compact=watch, exit_code=report.exit_code)
 
 
 def _pooler_findings(parsed: Any, pgbouncer_url: str | None, connect_timeout: int) -> list[Any]:

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import math
 import re
-import sys
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NoReturn
 
 import click
 
 from neondoctor.cli import common_options, state
-from neondoctor.errors import EXIT_FINDINGS, EXIT_OK, EXIT_UNREACHABLE, ConfigError
+from neondoctor.cli.output import emit, finish, say
+from neondoctor.errors import EXIT_OK, EXIT_UNREACHABLE, ConfigError
 
 
 class Duration(click.ParamType):
@@ -85,7 +85,7 @@ def record(out: str, interval: float, duration: float | None, respect_suspend: b
 
     from neondoctor.pool_stats.record import record as do_record
     from neondoctor.pool_stats.store import Store
-    from neondoctor.render.pool_stats import render_sample_line
+    from neondoctor.render.pool_stats import sample_text
 
     parsed = _parsed()
     respect = parsed.is_neon if respect_suspend is None else respect_suspend
@@ -95,19 +95,22 @@ def record(out: str, interval: float, duration: float | None, respect_suspend: b
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, on_term)
-    say = (lambda text: None) if silent else (lambda text: click.echo(text, err=True))
-    say(f"recording to {out} every {interval:g}s{' (resuming)' if store.resumed else ''}"
+    def note(text: str) -> None:
+        if not silent:
+            say(text, err=True)
+
+    note(f"recording to {out} every {interval:g}s{' (resuming)' if store.resumed else ''}"
         f"{'; respecting scale to zero' if respect else ''}; Ctrl-C stops")
     try:
         summary = do_record(parsed, store, interval_s=interval, duration_s=duration, respect_suspend=respect,
                             quiet_pause_s=quiet_pause, pooler=_pooler(pgbouncer_url),
-                            on_sample=lambda snap: say(render_sample_line(snap)),
-                            on_gap=lambda err: say(f"gap       {err.message}"),
+                            on_sample=lambda snap: note(sample_text(snap)),
+                            on_gap=lambda err: note(f"gap       {err.message}"),
                             connect_timeout=connect_timeout)
     finally:
         store.close()
-    say(f"stopped ({summary.stopped_by}): {summary.samples} samples, {summary.gaps} gaps in {out}")
-    click.get_current_context().exit(EXIT_OK)
+    note(f"stopped ({summary.stopped_by}): {summary.samples} samples, {summary.gaps} gaps in {out}")
+    finish(EXIT_OK)
 
 
 @click.command("report")
@@ -132,20 +135,18 @@ def report(recording: str, processes: int, as_json: bool, html_out: str | None, 
     Example: neondoctor pool-stats report pool.db --processes 4 --html pool.html
     """
     from neondoctor.pool_stats import evidence, sizing, store
-    from neondoctor.render.pool_stats_report import render_report_json, render_report_text
+    from neondoctor.render.pool_stats_report import to_json, to_text
 
     meta = store.read_meta(recording)
     ev = evidence.build(store.read_rows(recording), target=meta.get("target", ""),
                         interval_s=float(meta.get("interval_s", "15")), min_climb=leak_min_climb)
-    recs = sizing.recommendations(ev, processes)
+    advice = sizing.advise(ev, processes)
     if html_out:
         from neondoctor.redaction import write_text
-        from neondoctor.render.pool_stats_html import render_report_html
+        from neondoctor.render.pool_stats_html import to_html
 
-        write_text(html_out, render_report_html(ev, recs))
-    click.echo(render_report_json(ev, recs) if as_json else render_report_text(ev, recs))
-    bad = bool(ev.episodes) or any(not r.fits for r in recs) or any(g.kind == "full" for g in ev.gaps)
-    click.get_current_context().exit(EXIT_FINDINGS if bad else EXIT_OK)
+        write_text(html_out, to_html(advice))
+    emit(advice, to_text, to_json, as_json=as_json, exit_code=advice.exit_code)
 
 
 @click.command("serve")
@@ -172,10 +173,10 @@ def serve(port: int, host: str, cache_s: float, pgbouncer_url: str | None, conne
     import signal
 
     from neondoctor.pool_stats.exporter import Exporter, make_server
-    from neondoctor.render.pool_stats_check import render_prometheus
+    from neondoctor.render.pool_stats_check import prometheus_text
 
     parsed = _parsed()
-    exporter = Exporter(parsed, render_prometheus, cache_s=cache_s, pooler=_pooler(pgbouncer_url),
+    exporter = Exporter(parsed, prometheus_text, cache_s=cache_s, pooler=_pooler(pgbouncer_url),
                         connect_timeout=connect_timeout)
     try:
         server = make_server(exporter, host, port)
@@ -186,8 +187,7 @@ def serve(port: int, host: str, cache_s: float, pgbouncer_url: str | None, conne
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, on_term)
-    click.echo(f"serving http://{host}:{server.server_address[1]}/metrics for {parsed.masked()}", err=True)
-    sys.stderr.flush()
+    say(f"serving http://{host}:{server.server_address[1]}/metrics for {parsed.masked()}", err=True)
     try:
         server.serve_forever(poll_interval=0.5)
     except KeyboardInterrupt:
@@ -195,15 +195,15 @@ def serve(port: int, host: str, cache_s: float, pgbouncer_url: str | None, conne
     finally:
         server.server_close()
         exporter.close()
-    click.get_current_context().exit(EXIT_OK)
+    finish(EXIT_OK)
 
 
-def run_check(warn_pct: float, critical_pct: float, iit_warn: float, connect_timeout: int) -> None:
+def run_check(warn_pct: float, critical_pct: float, iit_warn: float, connect_timeout: int) -> NoReturn:
     """`pool-stats --check`: every outcome, a bad option included, maps onto 0/1/2/3."""
     from neondoctor import pool_stats as ps
     from neondoctor.errors import NeondoctorError
     from neondoctor.pool_stats.check import UNKNOWN, CheckResult, check, check_error
-    from neondoctor.render.pool_stats_check import render_check
+    from neondoctor.render.pool_stats_check import check_text
 
     try:
         thresholds = ps.Thresholds(warn_pct, critical_pct, iit_warn)
@@ -211,5 +211,4 @@ def run_check(warn_pct: float, critical_pct: float, iit_warn: float, connect_tim
         result = check(ps.take_snapshot(_parsed(), connect_timeout=connect_timeout), thresholds)
     except NeondoctorError as err:
         result = check_error(err) if err.exit_code == EXIT_UNREACHABLE else CheckResult(UNKNOWN, err.message)
-    click.echo(render_check(result))
-    click.get_current_context().exit(result.status)
+    emit(result, check_text, exit_code=result.status)  # the plugin exit table: pool_stats.check

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import json
-
 import click
 
 from neondoctor.cli import common_options
+from neondoctor.cli.output import emit, plain
 
 _dirs_option = click.option("--runbooks-dir", "runbooks_dirs", multiple=True, type=click.Path(file_okay=False),
                             help="Extra runbooks, merged with the shipped ones by order. Repeatable.")
@@ -31,7 +30,7 @@ def list_cmd(runbooks_dirs: tuple[str, ...], as_json: bool) -> None:
     from neondoctor.triage.runbook import load_runbooks
 
     books = load_runbooks(list(runbooks_dirs))
-    click.echo(json.dumps(list_json(books), indent=2) if as_json else list_text(books))
+    emit(books, list_text, list_json, as_json=as_json)
 
 
 @runbooks.command("show")
@@ -52,7 +51,7 @@ def show_cmd(runbook_id: str, runbooks_dirs: tuple[str, ...], as_json: bool) -> 
     book = next((b for b in books if b.id == runbook_id), None)
     if book is None:
         raise ConfigError(f"no runbook {runbook_id!r} (known: {', '.join(b.id for b in books)})")
-    click.echo(json.dumps(show_json(book), indent=2) if as_json else show_text(book))
+    emit(book, show_text, show_json, as_json=as_json)
 
 
 @runbooks.command("validate")
@@ -72,4 +71,4 @@ def validate_cmd(directory: str | None) -> None:
     else:
         books = validate_dir(shipped_runbooks_dir())
     where = directory or str(shipped_runbooks_dir())
-    click.echo(f"{len(books)} runbook(s) valid in {where}: {', '.join(b.id for b in books)}")
+    emit(f"{len(books)} runbook(s) valid in {where}: {', '.join(b.id for b in books)}", plain)

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from neondoctor.cli import common_options, state
+from neondoctor.cli.output import emit, say
 
 
 @click.command()
@@ -43,20 +44,19 @@ def sanity(metadata_spec: str | None, no_create: bool, read_only: bool, alembic_
     Example: neondoctor sanity --metadata myapp.models:Base --alembic alembic.ini --junit sanity.xml
     """
     from neondoctor.errors import ConfigError
-    from neondoctor.render.sanity import render_announce, render_dropped, render_json, render_text, write_junit
+    from neondoctor.render.sanity import announce_text, dropped_text, to_json, to_text, write_junit
     from neondoctor.sanity.sequence import drop_own_schema as drop
     from neondoctor.sanity.sequence import run_sanity
 
     url = state().database_url().url
     if drop_own_schema:
-        click.echo(render_dropped(drop(url, timeout=timeout)))
-        return
+        emit(drop(url, timeout=timeout), dropped_text)
     if junit_path and not Path(junit_path).resolve().parent.is_dir():
         raise ConfigError(f"--junit {junit_path}: directory {Path(junit_path).parent} does not exist")
 
     def announce(objects: list[str]) -> None:
         if not as_json:  # JSON stays one document; it lists will_create and created
-            click.echo(render_announce(objects))
+            say(announce_text(objects))
 
     report = run_sanity(url, metadata_spec=metadata_spec, timeout=timeout, no_create=no_create,
                         read_only=read_only, alembic=alembic_path, announce=announce)
@@ -65,6 +65,4 @@ def sanity(metadata_spec: str | None, no_create: bool, read_only: bool, alembic_
             write_junit(report, junit_path)
         except OSError as exc:
             raise ConfigError(f"--junit {junit_path}: cannot write: {exc.strerror or exc}") from None
-    click.echo(render_json(report) if as_json else render_text(report))
-    if not report.passed:
-        click.get_current_context().exit(1)
+    emit(report, to_text, to_json, as_json=as_json, exit_code=report.exit_code)

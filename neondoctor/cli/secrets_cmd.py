@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import json
-from typing import Any
-
 import click
 
 from neondoctor.cli import common_options
-from neondoctor.errors import EXIT_FINDINGS, EXIT_OK
+from neondoctor.cli.output import emit
 
 
 @click.command()
@@ -29,19 +26,7 @@ def secrets(repo: str | None, as_json: bool, history: bool) -> None:
     Example: neondoctor secrets --repo path/to/app --history
     """
     from neondoctor.audit.secrets import audit_repository
+    from neondoctor.render.secrets import to_json, to_text
 
     report = audit_repository(repo, history=history)
-    click.echo(json.dumps(report.to_json(), indent=2) if as_json else render_text(report))
-    raise SystemExit(EXIT_FINDINGS if report.findings else EXIT_OK)
-
-
-def render_text(report: Any) -> str:
-    if not report.findings:
-        past = "" if report.history_blobs_scanned is None else f", {report.history_blobs_scanned} past blobs"
-        return f"secrets: {report.root}: clean ({report.files_scanned} tracked files checked{past})"
-    lines = [f"secrets: {report.root}: {len(report.findings)} finding(s) in {report.files_scanned} tracked files"]
-    for f in report.findings:
-        lines.append(f"{f.location}: [{f.severity}] {f.id}: {f.message}")
-        if f.excerpt:
-            lines.append(f"    {f.excerpt}")
-    return "\n".join(lines)
+    emit(report, to_text, to_json, as_json=as_json, exit_code=report.exit_code)

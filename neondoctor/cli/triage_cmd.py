@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import json
-import os
 import re
 import sys
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
 from neondoctor.cli import common_options, state
+from neondoctor.cli.output import emit
+from neondoctor.errors import EXIT_NO_MATCH, EXIT_OK
 
 
 def _read_paste(text: str | None, file: str | None) -> str:
@@ -38,10 +38,11 @@ def _prompt_for_paste(fd: int) -> str:
     return read_until_blank_line(fd)
 
 
-def _scan_log(path: str, text: str | None, file: str | None, runbooks_dirs: tuple[str, ...], as_json: bool) -> None:
+def _scan_log(path: str, text: str | None, file: str | None, runbooks_dirs: tuple[str, ...], as_json: bool) -> NoReturn:
     """Exit 0 when the log holds at least one known incident, 3 when none (as for one error)."""
     from neondoctor.errors import ConfigError
-    from neondoctor.triage.logscan import render_text, scan_log
+    from neondoctor.render.logscan import to_json, to_text
+    from neondoctor.triage.logscan import scan_log
 
     if text is not None or file is not None:
         raise ConfigError("--log scans a whole file: give no TEXT and no --file with it")
@@ -51,8 +52,7 @@ def _scan_log(path: str, text: str | None, file: str | None, runbooks_dirs: tupl
     # The progress line is drawn on the real terminal, under the line-buffered redacting wrapper.
     err = getattr(sys.stderr, "inner", sys.stderr)
     result = scan_log(path, runbooks_dirs, progress_stream=err if err.isatty() else None)
-    click.echo(json.dumps(result.to_json(), indent=2, ensure_ascii=False) if as_json else render_text(result))
-    sys.exit(0 if result.incidents else 3)
+    emit(result, to_text, to_json, as_json=as_json, exit_code=EXIT_OK if result.incidents else EXIT_NO_MATCH)
 
 
 def _ask(step: Any) -> bool:
@@ -113,9 +113,4 @@ def triage(text: str | None, file: str | None, as_json: bool, no_probes: bool, r
     options = TriageOptions(probes=not no_probes, ruled_out=ruled_out, engine_ref=engine_ref,
                             env_file=state().env_file, timeout=timeout, direct_url=direct_url, python=python)
     result = run_triage(paste, books, options, ask=_ask if interactive else None)
-    if as_json:
-        click.echo(json.dumps(to_json(result), indent=2, ensure_ascii=False))
-    else:
-        colour = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
-        click.echo(to_text(result, colour=colour), color=colour)
-    sys.exit(result.exit_code)
+    emit(result, to_text, to_json, as_json=as_json, exit_code=result.exit_code)

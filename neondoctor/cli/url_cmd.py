@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-import json
-from typing import Any
-
 import click
 
 from neondoctor.cli import common_options, state
-from neondoctor.errors import EXIT_FINDINGS, EXIT_OK
-
-MARKS = {"ok": "✓", "info": "i", "warn": "!", "critical": "✗"}
+from neondoctor.cli.output import emit
 
 
 @click.command()
@@ -33,6 +28,7 @@ def url(database_url: str | None, as_json: bool, python: str | None) -> None:
     """
     from neondoctor.appenv import app_env
     from neondoctor.audit.url_audit import audit_url
+    from neondoctor.render.url import to_json, to_text
     from neondoctor.settings import register_url_secret
     from neondoctor.url import parse_url
 
@@ -42,34 +38,4 @@ def url(database_url: str | None, as_json: bool, python: str | None) -> None:
         register_url_secret(database_url)
     parsed = parse_url(database_url)
     report = audit_url(parsed, env=app_env(python))
-    if as_json:
-        click.echo(json.dumps(report.to_json(), indent=2))
-    else:
-        click.echo(render_text(report))
-    bad = any(f.severity in ("warn", "critical") for f in report.findings)
-    raise SystemExit(EXIT_FINDINGS if bad else EXIT_OK)
-
-
-def render_text(report: Any) -> str:
-    lines = [f"URL: {report.url.masked()}"]
-    if report.env is not None:
-        lines.append(f"Environment checked: {report.env.describe()}")
-    lines.append(f"Driver: {report.effective_driver} ({report.driver_reason})")
-    lines.append("")
-    width = max(len(p.name) for p in report.parts)
-    vwidth = min(40, max(len(str(p.value if p.value is not None else "-")) for p in report.parts))
-    for part in report.parts:
-        value = part.value if part.value is not None else "-"
-        if len(value) > vwidth:  # a long host: its explanation goes on the next line
-            lines.append(f"  {part.name:<{width}}  {value}")
-            lines.append(f"  {'':<{width}}  {'':<{vwidth}}  {part.controls}")
-        else:
-            lines.append(f"  {part.name:<{width}}  {value:<{vwidth}}  {part.controls}")
-    lines.append("")
-    if not report.findings:
-        lines.append("No findings.")
-    else:
-        lines.append("Findings:")
-        for f in report.findings:
-            lines.append(f"  {MARKS[f.severity]} [{f.severity}] {f.id}: {f.message}")
-    return "\n".join(lines)
+    emit(report, to_text, to_json, as_json=as_json, exit_code=report.exit_code)

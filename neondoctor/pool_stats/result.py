@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from neondoctor.findings import Finding
+from neondoctor.errors import EXIT_FINDINGS, EXIT_OK, EXIT_UNREACHABLE
+from neondoctor.findings import Finding, worst
 from neondoctor.pool_stats.advice import Sizing
 from neondoctor.pool_stats.engine_pool import EnginePool
 from neondoctor.pool_stats.model import Point, Snapshot
@@ -22,6 +23,13 @@ class Report:
     sizing: Sizing | None = None
     connected: bool = True
     target: str = ""
+
+    @property
+    def exit_code(self) -> int:
+        """4 when the server could not be sampled (or went away mid-watch), 1 on a warn or critical finding."""
+        if not self.connected:
+            return EXIT_UNREACHABLE
+        return EXIT_FINDINGS if worst(self.findings) in ("warn", "critical") else EXIT_OK
 
     def to_dict(self) -> dict[str, Any]:
         doc: dict[str, Any] = {"target": self.target, "connected": self.connected}

@@ -18,6 +18,7 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from neondoctor.errors import EXIT_FINDINGS, EXIT_OK
 from neondoctor.pool_stats.evidence import Evidence, Usage
 
 START_POOL_SIZE = 3
@@ -84,3 +85,23 @@ def recommendations(evidence: Evidence, processes: int) -> list[Recommendation]:
     return [recommend(u, processes=processes, available=evidence.available,
                       others_peak=evidence.others_peak.get(u.name, 0), leaking=u.name in leaking)
             for u in evidence.applications if u.name != "neondoctor"]
+
+
+@dataclass(frozen=True)
+class PoolAdvice:
+    """What `pool-stats report` says: a recording's evidence and the pool settings it supports."""
+
+    evidence: Evidence
+    recommendations: list[Recommendation]
+
+    @property
+    def exit_code(self) -> int:
+        """1 on a leak episode, a pool that cannot fit, or a moment the slots were full; else 0."""
+        ev = self.evidence
+        bad = (bool(ev.episodes) or any(not r.fits for r in self.recommendations)
+               or any(g.kind == "full" for g in ev.gaps))
+        return EXIT_FINDINGS if bad else EXIT_OK
+
+
+def advise(evidence: Evidence, processes: int) -> PoolAdvice:
+    return PoolAdvice(evidence, recommendations(evidence, processes))

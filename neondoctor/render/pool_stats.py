@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
+from typing import Any
 
 from neondoctor.pool_stats.model import GroupStats, Point, Snapshot
 from neondoctor.pool_stats.result import Report
@@ -103,7 +103,7 @@ def _snapshot_lines(snap: Snapshot) -> list[str]:
     return lines
 
 
-def render_text(report: Report) -> str:
+def to_text(report: Report, *, colour: bool = False) -> str:
     lines: list[str] = []
     snap = report.snapshot
     header = f"pool-stats  {report.target}"
@@ -133,19 +133,21 @@ def render_text(report: Report) -> str:
     return "\n".join(lines)
 
 
-def render_json(report: Report, *, one_line: bool = False) -> str:
-    """The report as one document; `one_line` for the last line of a --watch --json stream."""
-    if one_line:
-        return json.dumps({"kind": "report", **report.to_dict()}, default=str, separators=(",", ":"))
-    return json.dumps(report.to_dict(), indent=2, default=str)
+def to_json(report: Report) -> dict[str, Any]:
+    return report.to_dict()
 
 
-def render_sample_json(snap: Snapshot) -> str:
+def report_line_json(report: Report) -> dict[str, Any]:
+    """The last line of a --watch --json stream: the report, marked as such."""
+    return {"kind": "report", **report.to_dict()}
+
+
+def sample_json(snap: Snapshot) -> dict[str, Any]:
     """One JSON line per --watch --json sample, printed as it arrives (pipeable: jq, a log shipper)."""
-    return json.dumps({"kind": "sample", **snap.to_dict()}, default=str, separators=(",", ":"))
+    return {"kind": "sample", **snap.to_dict()}
 
 
-def render_sample_line(snap: Snapshot) -> str:
+def sample_text(snap: Snapshot, *, colour: bool = False) -> str:
     """One line per --watch sample, printed as it arrives."""
     s = snap.server
     return (f"sample    in use {s.in_use}/{s.available} ({s.usage_pct}%)  active {snap.active}  "

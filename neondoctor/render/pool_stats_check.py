@@ -17,7 +17,7 @@ def _perf(p: Perf) -> str:
     return f"{label}={_num(p.value)};{_num(p.warn)};{_num(p.crit)};{_num(p.min)};{_num(p.max)}"
 
 
-def render_check(result: CheckResult) -> str:
+def check_text(result: CheckResult, *, colour: bool = False) -> str:
     """`POOL OK - 12/97 slots (12%) | used=12;68;88;0;97 ...` (the plugin output format)."""
     line = f"POOL {result.name} - {result.summary.replace('|', '/')}"
     if result.perfdata:
@@ -33,7 +33,7 @@ STATE_LABEL = {"active": "active", "idle": "idle", "idle in transaction": "idle_
                "idle in transaction (aborted)": "idle_in_transaction_aborted", "hidden": "hidden"}
 
 
-def render_prometheus(snap: Snapshot | None, *, pooler_waiting: int | None, scrape_seconds: float,
+def prometheus_text(snap: Snapshot | None, *, pooler_waiting: int | None, scrape_seconds: float,
                       error: str | None = None) -> str:
     """The current slot arithmetic in the Prometheus text exposition format (version 0.0.4)."""
     out: list[str] = []

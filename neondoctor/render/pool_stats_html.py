@@ -13,8 +13,8 @@ from typing import Any
 
 from neondoctor.errors import ConfigError
 from neondoctor.pool_stats.evidence import Evidence
-from neondoctor.pool_stats.sizing import Recommendation
-from neondoctor.render.pool_stats_report import render_report_text, span, when
+from neondoctor.pool_stats.sizing import PoolAdvice, Recommendation
+from neondoctor.render.pool_stats_report import span, to_text, when
 
 CSS = """
 body{font-family:system-ui,sans-serif;margin:1.5rem;color:#222}
@@ -74,7 +74,8 @@ def _advice(ev: Evidence, recs: list[Recommendation], app: str | None) -> str:
     return "".join(items) or "<p>No advice for this chart.</p>"
 
 
-def render_report_html(ev: Evidence, recs: list[Recommendation]) -> str:
+def to_html(advice: PoolAdvice) -> str:
+    ev, recs = advice.evidence, advice.recommendations
     go = _plotly()
     sections: list[str] = []
     figures = [(
@@ -101,5 +102,5 @@ def render_report_html(ev: Evidence, recs: list[Recommendation]) -> str:
         f"<title>pool-stats report {html.escape(ev.target)}</title><style>{CSS}</style></head><body>"
         f"<h1>pool-stats report: {html.escape(ev.target)}</h1>"
         + "".join(sections)
-        + f"<h2>The evidence as text</h2><pre>{html.escape(render_report_text(ev, recs))}</pre></body></html>"
+        + f"<h2>The evidence as text</h2><pre>{html.escape(to_text(advice))}</pre></body></html>"
     )

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Any
 
-from neondoctor.pool_stats.evidence import Evidence, Usage
-from neondoctor.pool_stats.sizing import Recommendation
+from neondoctor.pool_stats.evidence import Usage
+from neondoctor.pool_stats.sizing import PoolAdvice
 
 
 def when(t: float | None) -> str:
@@ -34,7 +33,8 @@ def _usage_rows(title: str, rows: list[Usage], limit: int = 12) -> list[str]:
     return out
 
 
-def render_report_text(ev: Evidence, recs: list[Recommendation]) -> str:
+def to_text(advice: PoolAdvice, *, colour: bool = False) -> str:
+    ev, recs = advice.evidence, advice.recommendations
     lines = [f"pool-stats report  {ev.target}"]
     if not ev.samples:
         lines.append("no samples in this recording yet")
@@ -78,9 +78,5 @@ def render_report_text(ev: Evidence, recs: list[Recommendation]) -> str:
     return "\n".join(lines)
 
 
-def report_document(ev: Evidence, recs: list[Recommendation]) -> dict[str, Any]:
-    return {**ev.to_dict(), "recommendations": [r.to_dict() for r in recs]}
-
-
-def render_report_json(ev: Evidence, recs: list[Recommendation]) -> str:
-    return json.dumps(report_document(ev, recs), indent=2)
+def to_json(advice: PoolAdvice) -> dict[str, Any]:
+    return {**advice.evidence.to_dict(), "recommendations": [r.to_dict() for r in advice.recommendations]}

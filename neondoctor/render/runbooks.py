@@ -13,7 +13,7 @@ def list_json(books: Sequence[Runbook]) -> list[dict[str, Any]]:
              "steps": [s.id for s in b.steps], "path": b.path} for b in books]
 
 
-def list_text(books: Sequence[Runbook]) -> str:
+def list_text(books: Sequence[Runbook], *, colour: bool = False) -> str:
     width = max((len(b.id) for b in books), default=0)
     lines = [f"{b.order:>4}  {b.id:<{width}}  {b.title}  ({len(b.steps)} steps)" for b in books]
     return "\n".join(["order  id" + " " * max(width - 1, 1) + "title", *lines])
@@ -32,7 +32,7 @@ def show_json(book: Runbook) -> dict[str, Any]:
     }
 
 
-def show_text(book: Runbook) -> str:
+def show_text(book: Runbook, *, colour: bool = False) -> str:
     out = [f"{book.id} (order {book.order}): {book.title}", f"  file: {book.path}"]
     if book.description:
         out.append(f"  {book.description}")

@@ -1,11 +1,11 @@
-"""Pure renderers of a SanityReport: text, JSON, JUnit XML. No SQL, no decisions."""
+"""Pure renderers of a SanityReport: text, JSON, JUnit XML (and the schema step's notices). No SQL, no decisions."""
 
 from __future__ import annotations
 
-import json
 import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
+from typing import Any
 
 from neondoctor.redaction import redact, redact_value, write_text
 from neondoctor.sanity.report import SanityReport
@@ -21,7 +21,7 @@ def _xml(text: str) -> str:
                         redact(text))
 
 
-def render_text(report: SanityReport) -> str:
+def to_text(report: SanityReport, *, colour: bool = False) -> str:
     lines = [f"sanity of {report.database} (metadata {report.metadata})"]
     if report.driver_reason:
         lines.append(f"  driver: {report.driver} ({report.driver_reason})")
@@ -66,22 +66,22 @@ def _advice_lines(t: dict) -> list[str]:
     return lines
 
 
-def render_announce(objects: list[str]) -> str:
+def announce_text(objects: list[str], *, colour: bool = False) -> str:
     """Said before the schema step runs: what it is about to create in the database."""
     if not objects:
         return "schema: nothing to create, everything exists"
     return redact(f"schema: will create {', '.join(objects)} (left in place; see README, sanity)")
 
 
-def render_dropped(objects: list[str]) -> str:
+def dropped_text(objects: list[str], *, colour: bool = False) -> str:
     return redact(f"dropped {', '.join(objects)}" if objects else "nothing to drop: neondoctor's own objects are not there")
 
 
-def render_json(report: SanityReport) -> str:
-    return json.dumps(redact_value(report.to_json()), indent=2, ensure_ascii=False)
+def to_json(report: SanityReport) -> dict[str, Any]:
+    return redact_value(report.to_json())
 
 
-def render_junit(report: SanityReport) -> str:
+def to_junit(report: SanityReport) -> str:
     """One <testcase> per step: failed steps carry <failure message=...>, skipped ones <skipped/>."""
     failures = sum(s.status == "failed" for s in report.steps)
     skipped = sum(s.status == "skipped" for s in report.steps)
@@ -123,4 +123,4 @@ def render_junit(report: SanityReport) -> str:
 
 
 def write_junit(report: SanityReport, path: str | Path) -> None:
-    write_text(path, render_junit(report))
+    write_text(path, to_junit(report))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from neondoctor.triage.probes.base import CONFIRMED, INCONCLUSIVE, RULED_OUT
@@ -114,3 +115,25 @@ def demo_result_text(index: int, total: int, item: Any, *, colour: bool = False)
 def demo_summary_text(items: list[Any], seconds: float) -> str:
     good = sum(1 for i in items if i.ok)
     return f"{good}/{len(items)} faults reproduced for real and triaged to their confirmed cause in {seconds:.1f} s."
+
+
+@dataclass(frozen=True)
+class DemoRun:
+    """What `lab demo` ends with: every fault triaged (DemoResult), every one skipped (DemoSkip), the time."""
+
+    results: list[Any]
+    skipped: list[Any]
+    seconds: float
+
+
+def demo_text(run: DemoRun, *, colour: bool = False) -> str:
+    out = demo_summary_text(run.results, run.seconds)
+    if run.skipped:
+        out += f"\n{len(run.skipped)} fault(s) skipped (see above): they need what this machine lacks."
+    return out
+
+
+def demo_json(run: DemoRun) -> list[dict[str, Any]]:
+    return ([{"fault": r.title, "expected_runbook": r.runbook_id, "expected_step": r.expected_step,
+              "ok": r.ok, "error": r.error, "triage": to_json(r.result)} for r in run.results]
+            + [{"fault": s.title, "skipped": s.reason} for s in run.skipped])

@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from neondoctor.errors import ConfigError
+from neondoctor.errors import EXIT_FINDINGS, EXIT_OK, ConfigError
 from neondoctor.redaction import redact
 
 STEP_NAMES = ("health", "migrations", "schema", "tables", "round_trip", "restart")
@@ -63,6 +63,10 @@ class SanityReport:
     def passed(self) -> bool:
         """No step failed (a step skipped by choice, say --read-only's schema, does not fail the run)."""
         return not any(s.status == "failed" for s in self.steps) and any(s.status == "passed" for s in self.steps)
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_OK if self.passed else EXIT_FINDINGS
 
     @property
     def failed_step(self) -> StepResult | None:

@@ -31,7 +31,7 @@ from neondoctor.triage.logscan.progress import Progress
 from neondoctor.triage.logscan.records import LineMatcher, Recorder
 from neondoctor.triage.logscan.source import MAX_LINE, READ_SIZE, Kind, Reader, blocks, open_log
 
-__all__ = ["Incident", "LineMatcher", "Progress", "ScanResult", "render_text", "scan", "scan_log"]
+__all__ = ["Incident", "LineMatcher", "Progress", "ScanResult", "scan", "scan_log"]
 
 
 def scan(source: str | Path, matcher: LineMatcher, *, chunk_size: int | None = None, max_line: int = MAX_LINE,
@@ -106,25 +106,6 @@ def _scan_stream(raw: BinaryIO, source: str | Path, matcher: LineMatcher, finder
     result.lines = lines
     result.bytes = reader.produced
     return result
-
-
-def render_text(result: ScanResult) -> str:
-    mb = result.bytes / 1e6
-    head = f"{result.source}: {result.lines:,} lines, {mb:,.1f} MB" + (" (gzip)" if result.gzip else "")
-    if not result.incidents:
-        return head + "\nno known incident found"
-    total = sum(i.count for i in result.incidents.values())
-    lines = [head, f"{total} incident{'s' if total != 1 else ''} of {len(result.incidents)} kind"
-             f"{'s' if len(result.incidents) != 1 else ''}:", ""]
-    for inc in result.ordered():
-        span = f"lines {inc.first_line}-{inc.last_line}" if inc.first_line != inc.last_line else f"line {inc.first_line}"
-        when = ""
-        if inc.first_seen:
-            when = f", {inc.first_seen}" + (f" .. {inc.last_seen}" if inc.last_seen != inc.first_seen else "")
-        lines.append(f"  {inc.runbook:<18} {inc.count:>6}x  {span}{when}")
-        lines.append(f"  {'':<18} e.g. {inc.sample}")
-    lines += ["", "Next: neondoctor triage \"<one of the sample lines>\" walks that runbook's causes."]
-    return "\n".join(lines)
 
 
 def scan_log(source: str | Path, runbooks_dirs: Sequence[str | Path] = (), *,
