@@ -137,3 +137,17 @@ def test_the_cli_cuts_a_big_log_when_asked(log: Path) -> None:
         assert proc.returncode == 0, proc.stderr
         outs.append(proc.stdout)
     assert outs[0] == outs[1]
+
+
+def test_a_big_log_is_cut_by_itself_in_a_single_threaded_process(tmp_path: Path) -> None:
+    """The automatic choice: one range per CPU once the file holds two MIN_RANGEs (a fresh process,
+    as the CLI is: no other thread)."""
+    path = tmp_path / "big.log"
+    line = b"2026-11-24T10:00:00Z INFO web: GET /api/orders 200 12.5ms\n"
+    path.write_bytes(line * (2 * parallel.MIN_RANGE // len(line) + 1))
+    code = ("import sys; from neondoctor.triage.logscan import parallel as p; "
+            "print(len(p.plan(sys.argv[1], p.Path(sys.argv[1]).stat().st_size)), min(p._cpus(), 2))")
+    env = {k: v for k, v in os.environ.items() if k != parallel.ENV}
+    proc = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, env=env, timeout=60)
+    planned, expected = proc.stdout.split()
+    assert planned == expected, proc.stderr
