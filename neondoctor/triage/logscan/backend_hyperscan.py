@@ -83,7 +83,7 @@ class HyperscanFinder:
     """Candidate lines from one Hyperscan pass over the block."""
 
     name = "hyperscan"
-    block_size = 4 << 20  # one pass per block amortises the per-call cost; 3 buffers of 8 MiB in all
+    block_size = 4 << 20  # one pass per block amortises the per-call cost; one buffer of 8 MiB in all
 
     def __init__(self, anchors: Sequence[bytes]) -> None:
         self.db = database(anchors)
