@@ -27,7 +27,9 @@ def lab_cluster(spec: LabSpec | None = None) -> Iterator[LabCluster]:
 
 
 def env_with(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    # An installed package has its bytecode compiled (pip does it): with PYTHONDONTWRITEBYTECODE
+    # set, every run would compile the changed modules from source again and time that too.
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "PYTHONDONTWRITEBYTECODE")}
     env.update(extra)
     env.setdefault("NO_COLOR", "1")
     return env
