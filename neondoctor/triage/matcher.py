@@ -211,6 +211,11 @@ class Matcher:
             self._index = LiteralIndex(self._conditions)
         return self._index
 
+    def prepare(self) -> None:
+        """Build now what matching many lines needs (the literal index): before a fork, every
+        process then shares one."""
+        _ = self.index
+
     def might_match(self, text: str) -> bool:
         """Cheap test: False means no condition can match this text."""
         return self._unfiltered or self.index.any(text.lower())

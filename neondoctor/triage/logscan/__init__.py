@@ -51,6 +51,7 @@ def scan(source: str | Path, matcher: LineMatcher, *, chunk_size: int | None = N
     unfiltered = not found or any(not cond.literals for book in matcher.runbooks for cond in book.conditions)
     finder = None if unfiltered else make_finder(found, backend)
     chunk_size = chunk_size or (finder.block_size if finder else READ_SIZE)
+    matcher.prepare()
     started = time.perf_counter()
     raw, size, owned = open_log(source)
     ranges = parallel.plan(source, size, workers) if owned else [(0, 0)]

@@ -57,6 +57,9 @@ class LineMatcher(Protocol):
     def match_candidate(self, line: str) -> Any:  # match_line without its literal pre-filter
         ...
 
+    def prepare(self) -> None:  # build the per-line machinery now (before the scan forks)
+        ...
+
 
 class Recorder:
     def __init__(self, matcher: LineMatcher, filtered: bool, result: ScanResult) -> None:
