@@ -18,6 +18,11 @@ from neondoctor.redaction import MASK, RedactingStream, Redactor, is_secret_key
 PW = "Zx8" + "-shape" + "Q1"  # unregistered: the patterns alone must find it
 
 
+# The start of a URL whose password follows; the shapes add an unencoded password and the host.
+APP_URL = "postgresql://app:"
+PSYCOPG2_URL = "postgresql+psycopg2://app:"
+
+
 @pytest.mark.parametrize("template", [
     "POSTGRES_PASSWORD={pw}",
     "export DB_PASSWORD={pw} && run",
@@ -34,12 +39,12 @@ PW = "Zx8" + "-shape" + "Q1"  # unregistered: the patterns alone must find it
     "Driver={{PostgreSQL Unicode}};Server=db;Uid=app;Pwd={pw};",
     "Driver={{PostgreSQL}};Server=db;Uid=app;Pwd={{{pw};x}};",
     "--password={pw}",
-    "could not connect to postgresql://app:{pw} with space@db.example.com:5432/app",
-    'could not connect to postgresql://app:{pw}"quote@db.example.com/app',
-    "postgresql://app:{pw}@at@db.example.com:5432/app",
-    "postgresql://app:{pw}?q@db.example.com/app",
-    "postgresql://app:{pw}#h@db.example.com/app",
-    "postgresql+psycopg2://app:p@{pw}#?@[::1]:5432/app",
+    "could not connect to " + APP_URL + "{pw} with space@db.example.com:5432/app",
+    "could not connect to " + APP_URL + '{pw}"quote@db.example.com/app',
+    APP_URL + "{pw}@at@db.example.com:5432/app",
+    APP_URL + "{pw}?q@db.example.com/app",
+    APP_URL + "{pw}#h@db.example.com/app",
+    PSYCOPG2_URL + "p@{pw}#?@[::1]:5432/app",
 ])
 def test_shape_is_masked(template: str) -> None:
     text = template.format(pw=PW)
@@ -153,9 +158,9 @@ def test_user_code_printing_a_password_in_pieces(cli: Any, lab_primary: LabClust
 
 
 SHAPES = ["POSTGRES_PASSWORD={pw}", "DB_PASSWORD={pw}", "sslpassword={pw}", ':password=>"{pw}"',
-          '{{\\"password\\": \\"{pw}\\"}}', "Pwd={pw};", "postgresql://app:{pw} x@db.example.com/app",
-          'postgresql://app:{pw}"y@db.example.com/app', "postgresql://app:{pw}@z@db.example.com/app",
-          "postgresql://app:{pw}?q#r@db.example.com/app"]
+          '{{\\"password\\": \\"{pw}\\"}}', "Pwd={pw};", APP_URL + "{pw} x@db.example.com/app",
+          APP_URL + '{pw}"y@db.example.com/app', APP_URL + "{pw}@z@db.example.com/app",
+          APP_URL + "{pw}?q#r@db.example.com/app"]
 REFUSED = 'psycopg2.OperationalError: connection to server at "db", port 5432 failed: Connection refused'
 
 
