@@ -46,14 +46,13 @@ def configure_logging(fmt: str | None = None, level: str = "warning", stream: Te
     chosen = resolve_format(fmt, out)
     _settings = (chosen, LEVELS.get(level, logging.WARNING), out)
     _bridge_stdlib(out, _settings[1])
-    if _in_use or "structlog" in sys.modules:  # loaded already: configuring it costs nothing
+    if "structlog" in sys.modules:  # loaded already (a logger was used): configuring it costs nothing
         _apply()
     return chosen
 
 
 _settings: tuple[str, int, TextIO] | None = None  # (format, level, stream) asked for by the CLI
 _applied: tuple[str, int, TextIO] | None = None
-_in_use = False  # a structlog logger was handed out: configuration changes apply at once
 
 
 def _processors(chosen: str, out: TextIO) -> list[Any]:
@@ -132,10 +131,8 @@ class _Logger:
 
     def __getattr__(self, attr: str) -> Any:
         if self._logger is None:
-            global _in_use
             import structlog
 
-            _in_use = True
             _apply()
             self._logger = structlog.get_logger(self._name)
         return getattr(self._logger, attr)

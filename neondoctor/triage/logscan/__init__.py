@@ -54,23 +54,25 @@ def scan(source: str | Path, matcher: LineMatcher, *, chunk_size: int | None = N
     matcher.prepare()
     started = time.perf_counter()
     raw, size, owned = open_log(source)
-    ranges = parallel.plan(source, size, workers) if owned else [(0, 0)]
-    if len(ranges) == 1:
-        try:
-            result = _scan_stream(raw, source, matcher, finder, chunk_size, max_line, progress_stream, size)
-        finally:
-            if owned:
-                raw.close()
-    else:
-        raw.close()
+    try:
+        ranges = parallel.plan(raw.fileno(), size, workers) if owned else [(0, 0)]
 
         def scan_range(start: int, end: int, first: bool) -> ScanResult:
-            with Path(source).open("rb", buffering=0) as part:
+            if first:  # this process reads its range through the handle already open
+                return _scan_stream(raw, source, matcher, finder, chunk_size, max_line, progress_stream,
+                                    end - start, limit=end - start)
+            with Path(source).open("rb", buffering=0) as part:  # a child's own offset, not the shared one
                 part.seek(start)
-                return _scan_stream(part, source, matcher, finder, chunk_size, max_line,
-                                    progress_stream if first else None, end - start, limit=end - start)
+                return _scan_stream(part, source, matcher, finder, chunk_size, max_line, None, end - start,
+                                    limit=end - start)
 
-        result = parallel.run(ranges, scan_range)
+        if len(ranges) == 1:
+            result = _scan_stream(raw, source, matcher, finder, chunk_size, max_line, progress_stream, size)
+        else:
+            result = parallel.run(ranges, scan_range)
+    finally:
+        if owned:
+            raw.close()
     result.seconds = time.perf_counter() - started
     return result
 

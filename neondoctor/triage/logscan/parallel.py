@@ -22,7 +22,6 @@ import signal
 import sys
 import threading
 from collections.abc import Callable
-from pathlib import Path
 
 from neondoctor.errors import ConfigError
 from neondoctor.triage.logscan.model import Incident, ScanResult
@@ -54,12 +53,13 @@ def _cpus() -> int:
         return os.cpu_count() or 1
 
 
-def plan(source: str | Path, size: int | None, workers: int | None = None) -> list[Range]:
-    """The ranges to scan: [(0, size)] unless the file is worth cutting and cutting is safe here.
+def plan(fd: int, size: int | None, workers: int | None = None) -> list[Range]:
+    """The ranges of the open regular file `fd` to scan: [(0, size)] unless the file is worth cutting
+    and cutting is safe here. Reads with pread: the file's position is left where it was.
 
     `workers` (or NEONDOCTOR_SCAN_WORKERS) asks for that many ranges whatever the file's size."""
     asked = workers if workers is not None else requested_workers()
-    if size is None or str(source) == "-" or not sys.platform.startswith("linux") or not hasattr(os, "fork"):
+    if size is None or not sys.platform.startswith("linux") or not hasattr(os, "fork"):
         return [(0, size or 0)]
     if asked is None:
         # Chosen here: only when no other thread runs (one could hold a lock the child would need).
@@ -67,24 +67,20 @@ def plan(source: str | Path, size: int | None, workers: int | None = None) -> li
         count = min(_cpus(), size // MIN_RANGE, MAX_WORKERS) if threading.active_count() == 1 else 1
     else:
         count = asked
-    if count < 2:
+    if count < 2 or os.pread(fd, 2, 0) == GZIP_MAGIC:
         return [(0, size)]
-    with Path(source).open("rb") as fh:
-        if fh.read(2) == GZIP_MAGIC:
-            return [(0, size)]
-        cuts = [0]
-        for k in range(1, count):
-            cut = _record_start_after(fh, size * k // count)
-            if cut is not None and cuts[-1] < cut < size:
-                cuts.append(cut)
+    cuts = [0]
+    for k in range(1, count):
+        cut = _record_start_after(fd, size * k // count)
+        if cut is not None and cuts[-1] < cut < size:
+            cuts.append(cut)
     cuts.append(size)
     return list(itertools.pairwise(cuts))
 
 
-def _record_start_after(fh: object, target: int) -> int | None:
+def _record_start_after(fd: int, target: int) -> int | None:
     """Offset of the first whole line after `target` that starts a record (None: none near)."""
-    fh.seek(target)  # type: ignore[attr-defined]
-    window: bytes = fh.read(SEARCH)  # type: ignore[attr-defined]
+    window = os.pread(fd, SEARCH, target)
     end = window.find(b"\n")  # the line `target` falls in is a partial one: skip it
     while end >= 0:
         start = end + 1
@@ -109,9 +105,9 @@ def run(ranges: list[Range], scan_range: ScanRange) -> ScanResult:
             os.close(write_end)
             children.append((pid, read_end, part))
         parts = [scan_range(*ranges[0], True)]
-        for pid, read_end, part in children:
-            parts.append(_collect(pid, read_end, part, scan_range))
-            children = children[1:]
+        while children:
+            parts.append(_collect(*children[0], scan_range))
+            children.pop(0)  # reaped: no longer the finally's business
         return merge(parts)
     finally:
         for pid, read_end, _ in children:  # interrupted: no child outlives the scan
