@@ -519,9 +519,15 @@ def test_watch_uses_exactly_one_connection_idle_between_samples(lab_primary: Lab
         conn.close()
     assert proc.returncode == 0, (out, err)
     assert max(seen) == 1, seen
-    # Between samples its transaction is closed: it must not look like the leaks it hunts.
+    # Between samples its transaction is closed: it must not look like the leaks it hunts. A sample's
+    # own queries may be caught a moment apart (idle in transaction for a poll, on a slow machine);
+    # a transaction held through the 0.3 s between samples would be seen for ~6 polls in a row.
     assert states.count("idle") >= 3, states
-    assert states.count("idle in transaction") <= 2, states
+    streak = longest = 0
+    for state in states:
+        streak = streak + 1 if state == "idle in transaction" else 0
+        longest = max(longest, streak)
+    assert longest <= 2, states
 
 
 def test_role_connection_limit(lab_primary: LabCluster) -> None:
