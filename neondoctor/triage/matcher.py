@@ -12,10 +12,9 @@ included, and `Matcher.runbooks` the runbooks with their translated conditions m
 
 from __future__ import annotations
 
-import html
 import json
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -63,19 +62,28 @@ def _unwrap_json(line: str) -> str:
 
 
 def normalise(text: str) -> str:
-    """The paste as the driver printed it: wrappers removed, line breaks restored."""
-    text = text.replace("\x00", "")
-    text = _ANSI.sub("", text)
-    text = text.replace("\r\n", "\n").replace("\r", "\n")
-    text = _BR.sub("\n", text)
-    text = _TAGS.sub("", text)
+    """The paste as the driver printed it: wrappers removed, line breaks restored.
+
+    Each step runs only when the character it needs is present: a plain log line skips them all."""
+    if "\x00" in text:
+        text = text.replace("\x00", "")
+    if "\x1b" in text:
+        text = _ANSI.sub("", text)
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    if "<" in text:
+        text = _TAGS.sub("", _BR.sub("\n", text))
     if "&" in text:
+        import html  # only for a paste with entities: start-up does not pay for it
+
         text = html.unescape(text)
-    text = "\n".join(_unwrap_json(line) for line in text.split("\n"))
-    # JSON strings and some loggers keep newlines and tabs as literal escapes.
-    text = text.replace("\\n", "\n").replace("\\t", "\t").replace('\\"', '"')
+    if "{" in text:
+        text = "\n".join(_unwrap_json(line) for line in text.split("\n"))
+    if "\\" in text:  # JSON strings and some loggers keep newlines and tabs as literal escapes
+        text = text.replace("\\n", "\n").replace("\\t", "\t").replace('\\"', '"')
     text = _SYSLOG.sub("", text)
-    text = _COMPOSE.sub("", text)
+    if "|" in text:
+        text = _COMPOSE.sub("", text)
     return text
 
 
@@ -113,6 +121,7 @@ class LiteralIndex:
     HEAD = 2  # characters of a literal's start that key the lookup
     SET_MAX = 1 << 16  # characters: a longer text takes the regex path (an RE2 set has no fallback
     # when its DFA runs out of memory, and would then report nothing)
+    MEMO_MAX = 4096  # sets of literals remembered with their conditions (memory stays bounded)
 
     def __init__(self, conditions: Sequence[tuple[Runbook, Condition]], *, use_re2: bool = True) -> None:
         self.always: list[int] = []  # conditions without a literal: candidates for any text
@@ -131,6 +140,7 @@ class LiteralIndex:
                 self.heads.setdefault(lit[:self.HEAD], []).append(lit)
         self._starts: re.Pattern[str] | None = None
         self._by_id = list(self.owners)
+        self._by_present: dict[tuple[str, ...], list[int]] = {}
         self._set = _literal_set(self._by_id) if use_re2 else None
 
     @property
@@ -158,11 +168,17 @@ class LiteralIndex:
 
     def conditions(self, lowered: str) -> list[int]:
         """Positions (in match order) of the conditions that can match this lower-cased text."""
-        found = set(self.always)
-        owners = self.owners
-        for lit in self.present(lowered):
-            found.update(owners[lit])
-        return sorted(found)
+        present = tuple(self.present(lowered))
+        known = self._by_present.get(present)
+        if known is None:  # log lines repeat their messages: each set of literals is resolved once
+            found = set(self.always)
+            owners = self.owners
+            for lit in present:
+                found.update(owners[lit])
+            known = self._by_present[present] = sorted(found)
+            if len(self._by_present) > self.MEMO_MAX:
+                self._by_present.clear()
+        return known
 
 
 def _literal_set(literals: Sequence[str]) -> Any:
@@ -203,6 +219,7 @@ class Matcher:
                     self._unfiltered = True  # a condition without a literal: every line is a candidate
         self.literals = tuple(sorted(literals))
         self._conditions = [(book, cond) for book in self.runbooks for cond in book.conditions]
+        self._searches: list[Callable[[str], Any] | None] = [None] * len(self._conditions)
         self._index: LiteralIndex | None = None  # built on first line of a log: one paste needs none
 
     @property
@@ -226,25 +243,34 @@ class Matcher:
         No global pre-filter here: each condition's own literal test is cheaper than building one."""
         return self._match_clean(normalise(text), indexed=False)
 
-    def _candidates(self, lowered: str, indexed: bool) -> Iterable[tuple[Runbook, Condition]]:
-        """The conditions, in order, that have one of their literals in the text (or none at all)."""
+    def _candidates(self, lowered: str, indexed: bool) -> Iterable[int]:
+        """Positions, in order, of the conditions that have one of their literals in the text (or none at all)."""
         if indexed:
-            return (self._conditions[i] for i in self.index.conditions(lowered))
+            return self.index.conditions(lowered)
         # One paste: testing each condition's literals is cheaper than building the index.
-        return ((book, cond) for book, cond in self._conditions
+        return (i for i, (_book, cond) in enumerate(self._conditions)
                 if not cond.literals or any(lit in lowered for lit in cond.literals))
+
+    def _search(self, i: int) -> Callable[[str], Any]:
+        """The search of condition i, compiled on its first use (a log line tries the same few again and again)."""
+        search = self._searches[i]
+        if search is None:
+            search = self._searches[i] = self._conditions[i][1].pattern.searcher
+        return search
 
     def _match_clean(self, clean: str, *, indexed: bool = True) -> Match | None:
         lowered = clean.lower()
         context: str | None = None  # read from the stack only when a condition asks
-        for book, cond in self._candidates(lowered, indexed):
+        conditions = self._conditions
+        for i in self._candidates(lowered, indexed):
+            book, cond = conditions[i]
             if cond.contexts:
                 context = context or raised_in(clean)
                 if context not in cond.contexts:
                     continue
             if cond.unless and any(u in lowered for u in cond.unless):
                 continue
-            found = cond.pattern.search(clean)
+            found = self._search(i)(clean)
             if found:
                 matched = found.group(found.lastindex or 0) if cond.operator == "all" else found.group(0)
                 return Match(book, cond, " ".join(matched.split()), context or raised_in(clean))

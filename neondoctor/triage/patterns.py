@@ -312,6 +312,13 @@ class BoundedPattern:
         self._re = re.compile(source, re.IGNORECASE)
         self._guard = user and self._re2 is None
 
+    @property
+    def searcher(self) -> Any:
+        """`search` itself, or the engine's own search when no time budget applies (no wrapper per call)."""
+        if self._re2 is not None:
+            return self._re2.search
+        return self.search if self._guard else self._re.search
+
     def search(self, text: str) -> Any:
         if self._re2 is not None:
             return self._re2.search(text)
