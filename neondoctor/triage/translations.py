@@ -130,8 +130,10 @@ def _translated(key: str, contexts: tuple[str, ...], unless: tuple[str, ...]) ->
         if regex in seen:  # the same wording in two catalogs (server and libpq)
             continue
         seen.add(regex)
+        # Built here from the catalogs' own text (escaped words, bounded wildcards): shipped like the
+        # runbooks, so it runs on `re` without a time budget, as they do.
         out.append(Condition(name=name, operator="regex", value=msgstr, regex=regex, literals=(literal,),
-                             contexts=contexts, unless=unless))
+                             contexts=contexts, unless=unless, where=f"{DATA.name}: {key}", shipped=True))
     return tuple(out)
 
 
