@@ -211,17 +211,36 @@ def cli() -> None:
     """
 
 
+_SKIP_TEARDOWN = False
+
+
+def skip_teardown() -> None:
+    """For a command whose process holds nothing to clean up (no connection, no thread, no temporary
+    file): once its output is written, exit without the interpreter's teardown, which frees every
+    module and object the process is about to drop anyway (~25 ms after a log scan). The exit
+    handlers still run."""
+    global _SKIP_TEARDOWN
+    _SKIP_TEARDOWN = True
+
+
 def main() -> None:
+    global _SKIP_TEARDOWN
+    _SKIP_TEARDOWN = False
     for stream in (sys.stdout, sys.stderr):
         _tolerate_unencodable(stream)
     try:
         cli.main(prog_name="neondoctor")
     except SystemExit as exc:
         loader = sys.modules.get("neondoctor.loader")
-        if loader is not None and loader.user_code_ran():
-            # A thread the user's module started (or an import still stuck at its deadline) must not
-            # keep the process alive or change the exit code: flush and leave now.
+        user_code = loader is not None and loader.user_code_ran()
+        if user_code or _SKIP_TEARDOWN:
+            # User code: a thread the user's module started (or an import still stuck at its deadline)
+            # must not keep the process alive or change the exit code: flush and leave now.
             code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+            if not user_code:
+                import atexit
+
+                atexit._run_exitfuncs()  # logging's flush, as at any exit
             for stream in (sys.stdout, sys.stderr):
                 try:
                     stream.flush()

@@ -8,7 +8,7 @@ from typing import Any, NoReturn
 
 import click
 
-from neondoctor.cli import common_options, state
+from neondoctor.cli import common_options, skip_teardown, state
 from neondoctor.cli.output import emit
 from neondoctor.errors import EXIT_NO_MATCH, EXIT_OK
 
@@ -52,6 +52,7 @@ def _scan_log(path: str, text: str | None, file: str | None, runbooks_dirs: tupl
     # The progress line is drawn on the real terminal, under the line-buffered redacting wrapper.
     err = getattr(sys.stderr, "inner", sys.stderr)
     result = scan_log(path, runbooks_dirs, progress_stream=err if err.isatty() else None)
+    skip_teardown()  # a scan leaves no connection, thread or file open
     emit(result, to_text, to_json, as_json=as_json, exit_code=EXIT_OK if result.incidents else EXIT_NO_MATCH)
 
 
