@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 
 from neondoctor.errors import ConfigError
+from neondoctor.triage import logscan
 from neondoctor.triage.logscan import parallel, scan
 from neondoctor.triage.logscan.backends import BACKENDS
-from neondoctor.triage.logscan.model import ScanResult
 from neondoctor.triage.logscan.records import is_continuation
 from neondoctor.triage.matcher import Matcher
 from neondoctor.triage.runbook import load_runbooks
@@ -93,36 +93,88 @@ def test_one_process_for_gzip_stdin_and_small_files(tmp_path: Path, log: Path) -
     assert len(_plan(log, None)) == 1  # below MIN_RANGE per process
 
 
-def _scan_range_that_dies_in_a_child(log: Path, matcher: Matcher, how: str):  # type: ignore[no-untyped-def]
-    parent = os.getpid()
+def _reader_that_fails_in_a_child(monkeypatch: pytest.MonkeyPatch, how: str) -> None:
+    """A child's reader sends its first block, then dies (SIGKILL) or fails to read; this process's is intact."""
+    parent, real = os.getpid(), logscan.read_range
 
-    def scan_range(start: int, end: int, first: bool) -> ScanResult:
-        if os.getpid() != parent:
-            if how == "killed":
-                os.kill(os.getpid(), signal.SIGKILL)
-            raise ConfigError("reading app.log failed: Input/output error")
-        with log.open("rb", buffering=0) as fh:
-            fh.seek(start)
-            from neondoctor.triage.logscan import _scan_stream
+    def read_range(*args, **kwargs):  # type: ignore[no-untyped-def]
+        for n, item in enumerate(real(*args, **kwargs)):
+            if os.getpid() != parent and n == 1:
+                if how == "killed":
+                    os.kill(os.getpid(), signal.SIGKILL)
+                raise ConfigError("reading app.log failed: Input/output error")
+            yield item
 
-            return _scan_stream(fh, log, matcher, None, 1 << 20, 1 << 20, None, end - start, limit=end - start)
-
-    return scan_range
+    monkeypatch.setattr(logscan, "read_range", read_range)
 
 
-def test_a_child_killed_has_its_range_scanned_again_here(log: Path, matcher: Matcher) -> None:
-    ranges = _plan(log, 3)
-    result = parallel.run(ranges, _scan_range_that_dies_in_a_child(log, matcher, "killed"))
-    assert result.to_json()["incidents"] == scan(log, matcher, workers=1).to_json()["incidents"]
-    assert result.lines == scan(log, matcher, workers=1).lines
+def test_a_child_killed_has_its_range_read_again_here(log: Path, matcher: Matcher,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """Its first block was already matched: the record state goes back to where the range began."""
+    one = scan(log, matcher, workers=1, chunk_size=1 << 16).to_json()
+    _reader_that_fails_in_a_child(monkeypatch, "killed")
+    before = _children()
+    assert scan(log, matcher, workers=3, chunk_size=1 << 16).to_json() == one
+    assert _children() <= before
 
 
-def test_a_childs_read_error_is_the_scans_error(log: Path, matcher: Matcher) -> None:
-    ranges = _plan(log, 2)
+def test_a_childs_read_error_is_the_scans_error(log: Path, matcher: Matcher,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    _reader_that_fails_in_a_child(monkeypatch, "error")
     before = _children()
     with pytest.raises(ConfigError, match="Input/output error"):
-        parallel.run(ranges, _scan_range_that_dies_in_a_child(log, matcher, "error"))
-    assert _children() <= before  # the child was reaped: no zombie left behind
+        scan(log, matcher, workers=2, chunk_size=1 << 16)
+    assert _children() <= before  # every child was reaped: no zombie left behind
+
+
+def _build(matcher: Matcher, seen: list[set[int]]):  # type: ignore[no-untyped-def]
+    def build() -> Matcher:
+        seen.append(_children())
+        return matcher
+
+    return build
+
+
+def test_readers_start_before_the_matcher_is_built(log: Path, matcher: Matcher, tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """With the anchors the last scan of the same runbooks used, the children read while this process
+    builds its matcher; the result is the one of a single process."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    one = scan(log, matcher, workers=1).to_json()
+    seen: list[set[int]] = []
+    assert scan(log, _build(matcher, seen), workers=2, remember="k").to_json() == one  # nothing remembered yet
+    assert scan(log, _build(matcher, seen), workers=2, remember="k").to_json() == one
+    assert not seen[0] and len(seen[1]) == 1  # the second scan had a reader running while it built
+
+
+def test_stale_remembered_anchors_are_never_used(log: Path, matcher: Matcher, tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """Anchors remembered from other runbooks (here without the one the auth failures need) are a
+    wrong guess: its readers are stopped and the scan starts again with the matcher's own."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    from neondoctor.triage.logscan.anchors import anchors, remember_anchors, remembered_anchors
+
+    own = anchors(matcher.literals)
+    stale = tuple(a for a in own if b"password" not in a and b"auth" not in a)
+    remember_anchors("k", stale)
+    one = scan(log, matcher, workers=1).to_json()
+    before = _children()
+    assert scan(log, _build(matcher, []), workers=2, remember="k").to_json() == one
+    assert remembered_anchors("k") == own
+    assert _children() <= before
+
+
+def test_the_first_range_is_smaller_when_this_process_also_builds_and_matches(log: Path) -> None:
+    size = 50_000_000
+    for count in (2, 4, 8):
+        with_setup, without = parallel._targets(size, count, True), parallel._targets(size, count, False)
+        assert len(with_setup) == count - 1
+        assert size / (4 * count) <= with_setup[0] <= without[0] < size / count  # this process reads least
+        assert with_setup == sorted(with_setup)
+    ranges = _plan(log, 2)
+    with log.open("rb") as fh:
+        early = parallel.plan(fh.fileno(), log.stat().st_size, 2, setup=True)
+    assert early[0][1] < ranges[0][1] and early[-1][1] == ranges[-1][1]
 
 
 def _children() -> set[int]:

@@ -5,21 +5,23 @@ memory is flat in file size; gzip is detected by its magic bytes (a truncated on
 `-` is stdin. A pre-filter finds the lines that hold one of the anchors derived from the matcher's
 own literals: with Hyperscan when `neondoctor[fast]` is installed, else with a few `re` passes.
 Only those lines reach the full matcher, so both backends give the same result, and ordinary lines
-cost no Python at all. A big plain file is cut into ranges scanned by one process per CPU.
+cost no Python at all. A big plain file is cut into ranges read by one process per CPU, which start
+before this process has built its matcher and send it their candidate lines.
 Incidents are grouped by runbook; a multi-line record (a traceback with its chained
 exceptions) counts once.
 
 anchors.py   literals -> the byte strings every backend searches (non-ASCII and JSON-escaped too)
 backends.py  which engine (NEONDOCTOR_SCAN_BACKEND): backend_hyperscan.py, backend_python.py
 source.py    file/stdin, gzip, blocks of whole lines, pieces of overlong lines
-parallel.py  a big plain file cut into ranges, one forked process each
-records.py   candidate lines -> matcher -> incidents, a record counted once
+parallel.py  a big plain file cut into ranges, one forked reader each
+records.py   blocks -> candidate lines (no matcher) -> matcher -> incidents, a record counted once
 """
 
 from __future__ import annotations
 
+import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import BinaryIO, TextIO
 
@@ -28,93 +30,121 @@ from neondoctor.triage.logscan.anchors import anchors as make_anchors
 from neondoctor.triage.logscan.backends import Finder
 from neondoctor.triage.logscan.model import Incident, ScanResult
 from neondoctor.triage.logscan.progress import Progress
-from neondoctor.triage.logscan.records import LineMatcher, Recorder
-from neondoctor.triage.logscan.source import MAX_LINE, READ_SIZE, Kind, Reader, blocks, open_log
+from neondoctor.triage.logscan.records import Block, Done, Extractor, LineMatcher, Recorder
+from neondoctor.triage.logscan.source import MAX_LINE, READ_SIZE, Reader, blocks, open_log
 
-__all__ = ["Incident", "LineMatcher", "Progress", "ScanResult", "scan", "scan_log"]
+__all__ = ["Incident", "LineMatcher", "Progress", "ScanResult", "read_range", "scan", "scan_log"]
 
 
-def scan(source: str | Path, matcher: LineMatcher, *, chunk_size: int | None = None, max_line: int = MAX_LINE,
-         progress_stream: TextIO | None = None, backend: str | None = None, workers: int | None = None
-         ) -> ScanResult:
+def scan(source: str | Path, matcher: LineMatcher | Callable[[], LineMatcher], *, chunk_size: int | None = None,
+         max_line: int = MAX_LINE, progress_stream: TextIO | None = None, backend: str | None = None,
+         workers: int | None = None, remember: str | None = None) -> ScanResult:
     """Scan a log file (or `-` for stdin) for every incident the matcher's runbooks know.
 
+    `matcher` may be a function that builds one: a big file's readers then start while it runs, with
+    the anchors the last scan keyed `remember` used (checked against the new matcher's; parallel.py).
     `backend` overrides NEONDOCTOR_SCAN_BACKEND (hyperscan, python, auto); `chunk_size` (bytes per
     read) defaults to what suits the backend; `workers` overrides NEONDOCTOR_SCAN_WORKERS (how many
-    processes scan a big plain file, each its own range: parallel.py).
+    processes read a big plain file, each its own range).
     """
     from neondoctor.triage.logscan import parallel
-    from neondoctor.triage.logscan.backends import make_finder
+    from neondoctor.triage.logscan.anchors import remember_anchors, remembered_anchors
 
-    found = make_anchors(matcher.literals)
-    # A condition without a literal cannot be pre-filtered: every line is a candidate then.
-    unfiltered = not found or any(not cond.literals for book in matcher.runbooks for cond in book.conditions)
-    finder = None if unfiltered else make_finder(found, backend)
-    chunk_size = chunk_size or (finder.block_size if finder else READ_SIZE)
-    matcher.prepare()
     started = time.perf_counter()
     raw, size, owned = open_log(source)
+    readers: parallel.Readers | None = None
+    progress = Progress(progress_stream, size) if progress_stream is not None else None
     try:
-        ranges = parallel.plan(raw.fileno(), size, workers) if owned else [(0, 0)]
+        guess = remembered_anchors(remember) if remember and callable(matcher) and owned else None
+        ranges = parallel.plan(raw.fileno(), size, workers, setup=guess is not None) if owned else [(0, 0)]
+        if guess and len(ranges) > 1:  # read while the matcher is built: the anchors are checked below
+            readers = parallel.Readers(raw.fileno(), str(source), ranges[1:], _finder(guess, backend), chunk_size,
+                                       max_line)
+        if callable(matcher):
+            matcher = matcher()
+        found = make_anchors(matcher.literals)
+        # A condition without a literal cannot be pre-filtered: every line is a candidate then.
+        unfiltered = not found or any(not cond.literals for book in matcher.runbooks for cond in book.conditions)
+        if remember and found:
+            remember_anchors(remember, found)
+        if readers is not None and (unfiltered or found != guess):
+            readers.cancel()
+            readers = None
+        matcher.prepare()
+        result = ScanResult(source=str(source))
+        recorder = Recorder(matcher, not unfiltered, result)
 
-        def scan_range(start: int, end: int, first: bool) -> ScanResult:
-            if first:  # this process reads its range through the handle already open
-                return _scan_stream(raw, source, matcher, finder, chunk_size, max_line, progress_stream,
-                                    end - start, limit=end - start)
-            with Path(source).open("rb", buffering=0) as part:  # a child's own offset, not the shared one
-                part.seek(start)
-                return _scan_stream(part, source, matcher, finder, chunk_size, max_line, None, end - start,
-                                    limit=end - start)
+        def read_here(handle: BinaryIO, limit: int | None, base: int, done_before: int = 0) -> Done:
+            finder = None if unfiltered else _finder(found, backend)
+            return _feed(read_range(handle, source, finder, chunk_size, max_line, limit), recorder, base,
+                         progress, done_before)
 
-        if len(ranges) == 1:
-            result = _scan_stream(raw, source, matcher, finder, chunk_size, max_line, progress_stream, size)
+        if len(ranges) > 1 and not unfiltered:  # every line a candidate would flood the pipes: one process
+            readers = readers or parallel.Readers(raw.fileno(), str(source), ranges[1:], _finder(found, backend),
+                                                  chunk_size, max_line)
+            first = ranges[0][1]
+            done = readers.feed(recorder, progress,
+                                lambda start, end, base, before: read_here(parallel.PreadFile(raw.fileno(), start),
+                                                                           end - start, base, before),
+                                read_here(raw, first, 0), first)
         else:
-            result = parallel.run(ranges, scan_range)
+            done = read_here(raw, None, 0)
+        result.lines, result.bytes, result.gzip, result.backend = done.lines, done.bytes, done.gzip, done.backend
     finally:
+        if readers is not None:
+            readers.cancel()
         if owned:
             raw.close()
+        if progress:
+            progress.finish()
     result.seconds = time.perf_counter() - started
     return result
 
 
-def _scan_stream(raw: BinaryIO, source: str | Path, matcher: LineMatcher, finder: Finder | None, chunk_size: int,
-                 max_line: int, progress_stream: TextIO | None, size: int | None, *, limit: int | None = None
-                 ) -> ScanResult:
-    """One process's scan of a stream (a whole log, or with `limit` a range of one starting at a line)."""
-    result = ScanResult(source=str(source))
-    result.backend = finder.name if finder else "none (every line)"
-    recorder = Recorder(matcher, finder is not None, result)
-    progress = Progress(progress_stream, size) if progress_stream is not None else None
-    lines = 0
+def _finder(anchors: Sequence[bytes], backend: str | None) -> Finder:
+    from neondoctor.triage.logscan.backends import make_finder
+
+    return make_finder(anchors, backend)
+
+
+def read_range(raw: BinaryIO, source: str | Path, finder: Finder | None, chunk_size: int | None, max_line: int,
+               limit: int | None = None) -> Iterator[Block | Done]:
+    """Stage 1 over a stream (a whole log, or with `limit` a range of one starting at a line): its
+    blocks of candidates, then `Done`. Needs no matcher: forked readers run it (parallel.py)."""
+    chunk_size = chunk_size or (finder.block_size if finder else READ_SIZE)
+    extractor = Extractor(finder)
     try:
         reader = Reader(raw, str(source), chunk_size, limit)
-        result.gzip = reader.gzip
-
         # One thread: the engines hold the GIL, so a reading thread ahead of the matcher only made
         # the two wait on each other (measured slower, gzip included).
         for buf, lo, hi, kind in blocks(reader.fill, chunk_size, max_line):
-            candidates = finder.lines(buf, lo, hi) if finder else None
-            if kind is Kind.LINES:
-                lines += recorder.feed(buf, lo, hi, lines, candidates)
-            else:
-                recorder.feed_piece(buf, lo, hi, lines + 1, candidates)
-                lines += kind is Kind.LAST_PIECE
-            if progress:
-                progress.update(reader.consumed)
+            yield extractor.block(buf, lo, hi, kind)._replace(consumed=reader.consumed)
     except OSError as exc:
         raise ConfigError(f"reading {source} failed: {exc.strerror or exc}") from None
-    finally:
+    yield Done(extractor.lines, reader.produced, reader.gzip, finder.name if finder else "none (every line)")
+
+
+def _feed(items: Iterator[Block | Done], recorder: Recorder, base: int, progress: Progress | None,
+          done_before: int = 0) -> Done:
+    """Stage 2 in this process: each block to the recorder, numbered from `base`; returns the `Done`."""
+    for item in items:
+        if isinstance(item, Done):
+            return item
+        recorder.feed(item, base)
         if progress:
-            progress.finish()
-    result.lines = lines
-    result.bytes = reader.produced
-    return result
+            progress.update(done_before + item.consumed)
+    raise AssertionError("read_range always ends with Done")
 
 
 def scan_log(source: str | Path, runbooks_dirs: Sequence[str | Path] = (), *,
              progress_stream: TextIO | None = None) -> ScanResult:
     """`triage --log`: scan with the very runbooks and matcher single-error triage uses."""
-    from neondoctor.triage.matcher import Matcher
-    from neondoctor.triage.runbook import load_runbooks
 
-    return scan(source, Matcher(load_runbooks(list(runbooks_dirs))), progress_stream=progress_stream)
+    def build() -> LineMatcher:
+        from neondoctor.triage.matcher import Matcher
+        from neondoctor.triage.runbook import load_runbooks
+
+        return Matcher(load_runbooks(list(runbooks_dirs)))
+
+    key = "\0".join(os.fspath(d) for d in runbooks_dirs)
+    return scan(source, build, progress_stream=progress_stream, remember=f"runbooks:{key}")

@@ -14,7 +14,9 @@ Non-ASCII anchors also get their JSON-escaped spelling (`\\u00e9`), as JSON logg
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+import os
+from collections.abc import Iterable, Sequence
+from pathlib import Path
 
 MIN_RUN = 4  # bytes: a shorter case-free run would make too many lines candidates
 
@@ -68,3 +70,50 @@ def minimal(found: Iterable[bytes]) -> tuple[bytes, ...]:
         if not any(short in anchor for short in kept):
             kept.append(anchor)
     return tuple(sorted(kept))
+
+
+def cache_dir() -> Path:
+    """Where the scan keeps what it derives from the runbooks (compiled databases, the last anchors)."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "neondoctor" / "scan"
+
+
+def write_cache(path: Path, data: bytes) -> None:
+    """Write a cache file whole or not at all; a read-only home only costs speed."""
+    import tempfile  # only on a cache miss: start-up with a warm cache never pays for it
+
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except OSError:
+        pass
+
+
+def _remembered_path(key: str) -> Path:
+    import zlib
+
+    return cache_dir() / f"anchors-{zlib.crc32(key.encode('utf-8', 'surrogateescape')):08x}.marshal"
+
+
+def remembered_anchors(key: str) -> tuple[bytes, ...] | None:
+    """The anchors the last scan keyed `key` used: a guess, to start reading before the matcher is
+    built. The caller compares it with the matcher's own anchors, so a stale guess costs only time."""
+    import marshal
+
+    try:
+        found = marshal.loads(_remembered_path(key).read_bytes())
+    except Exception:  # none yet, or unreadable: no guess
+        return None
+    if isinstance(found, tuple) and found and all(isinstance(a, bytes) for a in found):
+        return found
+    return None
+
+
+def remember_anchors(key: str, found: Sequence[bytes]) -> None:
+    if remembered_anchors(key) != tuple(found):
+        import marshal
+
+        write_cache(_remembered_path(key), marshal.dumps(tuple(found)))

@@ -7,32 +7,22 @@ themselves, the library's version and the machine, like the runbook cache.
 
 from __future__ import annotations
 
-import hashlib
-import os
+import marshal
 import platform
+import zlib
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import hyperscan
 
-from neondoctor.triage.logscan.anchors import minimal
+from neondoctor.triage.logscan.anchors import cache_dir, minimal, write_cache
 
-_FORMAT = b"neondoctor-hs-literal-caseless-minimal-2"
-
-
-def _cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "neondoctor" / "scan"
+_FORMAT = b"neondoctor-hs-literal-caseless-minimal-3"
 
 
-def _cache_key(anchors: Sequence[bytes]) -> str:
-    digest = hashlib.sha256(_FORMAT)
-    for part in (hyperscan.__version__, platform.machine(), platform.system()):
-        digest.update(b"\0" + part.encode())
-    for anchor in anchors:
-        digest.update(b"\0" + anchor)
-    return digest.hexdigest()
+def _cache_key(anchors: Sequence[bytes]) -> tuple[Any, ...]:
+    """Everything the compiled database depends on; stored in the cache file and compared on load."""
+    return _FORMAT, hyperscan.__version__, platform.machine(), platform.system(), tuple(anchors)
 
 
 def _compile(anchors: Sequence[bytes]) -> Any:
@@ -50,32 +40,25 @@ def _works(db: Any, probe: bytes) -> bool:
     return bool(hits)
 
 
-def _write(path: Path, data: bytes) -> None:
-    import tempfile  # only on a cache miss: start-up with a warm cache never pays for it
-
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except OSError:
-        pass  # a read-only home only costs the ~20 ms build next time
-
-
 def database(anchors: Sequence[bytes]) -> Any:
-    """The compiled database for `anchors`, from the disk cache when it holds a working one."""
-    path = _cache_dir() / f"{_cache_key(anchors)}.hsdb"
+    """The compiled database for `anchors`, from the disk cache when it holds a working one.
+
+    The file is named by a checksum of its key and holds the key itself, compared whole on load, so
+    a checksum that collides is only a miss (and start-up needs no hashlib)."""
+    key = _cache_key(anchors)
+    path = cache_dir() / f"{zlib.crc32(marshal.dumps(key)):08x}.hsdb"
     try:
-        db = hyperscan.loadb(path.read_bytes(), hyperscan.HS_MODE_BLOCK)
-        if _works(db, anchors[0]):
-            return db
+        stored_key, data = marshal.loads(path.read_bytes())
+        if stored_key == key:
+            db = hyperscan.loadb(data, hyperscan.HS_MODE_BLOCK)
+            if _works(db, anchors[0]):
+                return db
     except Exception:  # missing, truncated, or built for another CPU: build it again
         pass
     # Anchors that contain another add no line (the shorter one finds it): fewer patterns, a faster pass.
     db = _compile(minimal(anchors))
     db.scratch = hyperscan.Scratch(db)
-    _write(path, hyperscan.dumpb(db))
+    write_cache(path, marshal.dumps((key, hyperscan.dumpb(db))))
     return db
 
 

@@ -1,40 +1,50 @@
-"""A big plain log is cut into ranges scanned at once by forked processes, one per CPU.
+"""A big plain log is cut into ranges read at once by forked processes, one per CPU.
 
-One process cannot go faster than its one core: the engine pass, the line count and the matcher all
-hold the GIL. So a regular, uncompressed file of at least two `MIN_RANGE`s is cut into one range per
-CPU (at most `MAX_WORKERS`), each starting at a line that opens a new record (not a continuation
-line, records.py): no record spans two ranges, so the incidents each range counts alone add up to
-those of the whole file. The first range is scanned here, the others in forked children that send
-their partial result back through a pipe; line numbers are offset when the parts are merged.
+One process cannot go faster than its one core: the engine pass and the line count hold the GIL. So a
+regular, uncompressed file of at least two `MIN_RANGE`s is cut into one range per CPU (at most
+`MAX_WORKERS`), each starting at a line that opens a new record (not a continuation line,
+records.py), and a forked child reads each range: the finder and the line count (stage 1,
+`records.Extractor`, no matcher). It streams its blocks of candidate lines back through a pipe, and
+this process matches them in file order with one `records.Recorder` (stage 2), so the result is the
+one a single reader gives. The readers need only the anchors, so they can start before this process
+has built its matcher: `scan` forks them with the anchors the last scan with the same runbooks used
+and discards them if the new matcher's differ.
 
 Only on Linux; unless asked for (`workers`, NEONDOCTOR_SCAN_WORKERS), only while this process runs no
-other thread (fork is safe then). Gzip, stdin, small files and NEONDOCTOR_SCAN_WORKERS=1 are scanned
-in one process. A child that dies has its
-range scanned again here, so a scan is never reported complete without every range.
+other thread (fork is safe then). Gzip, stdin, small files and NEONDOCTOR_SCAN_WORKERS=1 are read in
+one process. A child that dies has its range read again here, from the record state before it, so a
+scan is never reported complete without every range; a child's read error is the scan's error.
 """
 
 from __future__ import annotations
 
 import itertools
 import os
-import pickle
-import signal
+import struct
 import sys
 import threading
 from collections.abc import Callable
+from typing import Any, BinaryIO
 
 from neondoctor.errors import ConfigError
-from neondoctor.triage.logscan.model import Incident, ScanResult
-from neondoctor.triage.logscan.records import is_continuation
+from neondoctor.triage.logscan.backends import Finder
+from neondoctor.triage.logscan.progress import Progress
+from neondoctor.triage.logscan.records import Done, Recorder, is_continuation
 from neondoctor.triage.logscan.source import GZIP_MAGIC
 
 ENV = "NEONDOCTOR_SCAN_WORKERS"
 MIN_RANGE = 16 << 20  # bytes: below this a fork and a merge cost more than they save
 MAX_WORKERS = 8
 SEARCH = 1 << 20  # bytes after a cut point searched for a line that starts a record
+# What balances the ranges (_targets): a reader's cost per MB, matching's share of it, this process's set-up.
+RAW_MS_PER_MB = 1.5
+MATCH_RATIO = 0.33
+SETUP_MS = 36.0
+PIPE_SIZE = 1 << 20  # a reader runs this far ahead of the matcher before it waits (Linux's default limit)
+_FRAME = struct.Struct("<I")
 
 Range = tuple[int, int]
-ScanRange = Callable[[int, int, bool], ScanResult]  # (start, end, is the first range) -> its result
+ReadHere = Callable[[int, int, int, int], Done]  # (start, end, first line's base, bytes done before) -> Done
 
 
 def requested_workers() -> int | None:
@@ -53,11 +63,13 @@ def _cpus() -> int:
         return os.cpu_count() or 1
 
 
-def plan(fd: int, size: int | None, workers: int | None = None) -> list[Range]:
+def plan(fd: int, size: int | None, workers: int | None = None, *, setup: bool = False) -> list[Range]:
     """The ranges of the open regular file `fd` to scan: [(0, size)] unless the file is worth cutting
     and cutting is safe here. Reads with pread: the file's position is left where it was.
 
-    `workers` (or NEONDOCTOR_SCAN_WORKERS) asks for that many ranges whatever the file's size."""
+    The first range is read by this process, which also matches every range's candidates (and first
+    builds its matcher when `setup`): it gets a smaller range, so that it ends when the readers do.
+    `workers` (or NEONDOCTOR_SCAN_WORKERS) asks for that many processes whatever the file's size."""
     asked = workers if workers is not None else requested_workers()
     if size is None or not sys.platform.startswith("linux") or not hasattr(os, "fork"):
         return [(0, size or 0)]
@@ -70,12 +82,28 @@ def plan(fd: int, size: int | None, workers: int | None = None) -> list[Range]:
     if count < 2 or os.pread(fd, 2, 0) == GZIP_MAGIC:
         return [(0, size)]
     cuts = [0]
-    for k in range(1, count):
-        cut = _record_start_after(fd, size * k // count)
+    for target in _targets(size, count, setup):
+        cut = _record_start_after(fd, target)
         if cut is not None and cuts[-1] < cut < size:
             cuts.append(cut)
     cuts.append(size)
     return list(itertools.pairwise(cuts))
+
+
+def _targets(size: int, count: int, setup: bool) -> list[int]:
+    """Where to cut (before moving to a record start): the readers' ranges C bytes each, this
+    process's first range what is left, so both finish together. A reader spends RAW per byte; this
+    process spends RAW + MATCH per byte of its own range, MATCH per byte of the others' and SETUP
+    first: RAW * C = SETUP + (RAW + MATCH) * (size - n * C) + MATCH * n * C gives C below. The
+    costs are estimates (ms per MB, measured here on a log with 0.1% error lines): a wrong one
+    only unbalances the work, never changes a result. Each range is at least 1/(4 * count) of the file."""
+    n = count - 1
+    lead = SETUP_MS * 1e6 / RAW_MS_PER_MB if setup else 0.0
+    reader = (lead + (1 + MATCH_RATIO) * size) / (n + 1)
+    least = size / (4 * count)
+    first = max(least, size - n * reader)
+    step = (size - first) / n
+    return [int(first + k * step) for k in range(n)]
 
 
 def _record_start_after(fd: int, target: int) -> int | None:
@@ -92,78 +120,137 @@ def _record_start_after(fd: int, target: int) -> int | None:
     return None
 
 
-def run(ranges: list[Range], scan_range: ScanRange) -> ScanResult:
-    """Scan ranges[1:] in forked children and ranges[0] here; merge the parts in order."""
-    children: list[tuple[int, int, Range]] = []
-    try:
-        for part in ranges[1:]:
-            read_end, write_end = os.pipe()
-            pid = os.fork()
-            if pid == 0:  # the child: scan, send the result, leave without running the parent's exit code
-                os.close(read_end)
-                _child(write_end, part, scan_range)
-            os.close(write_end)
-            children.append((pid, read_end, part))
-        parts = [scan_range(*ranges[0], True)]
-        while children:
-            parts.append(_collect(*children[0], scan_range))
-            children.pop(0)  # reaped: no longer the finally's business
-        return merge(parts)
-    finally:
-        for pid, read_end, _ in children:  # interrupted: no child outlives the scan
+class PreadFile:
+    """A read-only view of an open file from an offset, with its own position (os.pread): the
+    descriptor is shared with the parent process, its offset must not be."""
+
+    def __init__(self, fd: int, start: int) -> None:
+        self.fd, self.pos = fd, start
+
+    def read(self, size: int) -> bytes:
+        data = os.pread(self.fd, size, self.pos)
+        self.pos += len(data)
+        return data
+
+    def readinto(self, view: memoryview) -> int:
+        got = os.preadv(self.fd, [view], self.pos)
+        self.pos += got
+        return got
+
+
+class Readers:
+    """One forked child per range, each streaming `read_range`'s blocks back through a pipe."""
+
+    def __init__(self, fd: int, source: str, ranges: list[Range], finder: Finder, chunk_size: int | None,
+                 max_line: int) -> None:
+        self.children: list[tuple[int, int, Range]] = []
+        try:
+            for part in ranges:
+                read_end, write_end = os.pipe()
+                try:
+                    import fcntl
+
+                    fcntl.fcntl(write_end, fcntl.F_SETPIPE_SZ, PIPE_SIZE)
+                except (ImportError, AttributeError, OSError):
+                    pass  # the default size only makes the reader wait sooner
+                pid = os.fork()
+                if pid == 0:  # the child: read, send, leave without running the parent's exit code
+                    os.close(read_end)
+                    _child(write_end, fd, source, part, finder, chunk_size, max_line)
+                os.close(write_end)
+                self.children.append((pid, read_end, part))
+        except BaseException:
+            self.cancel()
+            raise
+
+    def feed(self, recorder: Recorder, progress: Progress | None, read_here: ReadHere, before: Done,
+             consumed: int) -> Done:
+        """Every range's blocks to the recorder, in file order, after `before` (what this process read
+        of the file's first `consumed` bytes); a range whose child died is read here."""
+        lines, size = before.lines, before.bytes
+        gzip, backend = before.gzip, before.backend
+        while self.children:
+            pid, read_end, (start, end) = self.children[0]
+            state = recorder.state()
+            done = None
+            with os.fdopen(read_end, "rb") as pipe:
+                self.children[0] = (pid, -1, (start, end))  # the pipe is closed by the with-block
+                for kind, value in _frames(pipe):
+                    if kind == "block":
+                        recorder.feed(value, lines)
+                        if progress:
+                            progress.update(consumed + value.consumed)
+                    elif kind == "done":
+                        done = value
+                        break
+                    else:  # "error": the scan's error (a read that failed is not a scan that finished)
+                        raise ConfigError(value)
+            _reap(pid)
+            self.children.pop(0)
+            if done is None:  # the child died: its range again, here, from the state before it
+                recorder.restore(state)
+                done = read_here(start, end, lines, consumed)
+            lines, size, consumed = lines + done.lines, size + done.bytes, consumed + (end - start)
+            gzip, backend = done.gzip, done.backend
+        return Done(lines, size, gzip, backend)
+
+    def cancel(self) -> None:
+        """Stop and reap every child left (an interrupted scan, or anchors that turned out stale)."""
+        import signal
+
+        for pid, read_end, _ in self.children:
             try:
                 os.kill(pid, signal.SIGKILL)
-                os.waitpid(pid, 0)
-                os.close(read_end)
             except OSError:
                 pass
+            _reap(pid)
+            if read_end >= 0:
+                os.close(read_end)
+        self.children = []
 
 
-def _child(write_end: int, part: Range, scan_range: ScanRange) -> None:
+def _reap(pid: int) -> None:
     try:
-        try:
-            payload = pickle.dumps(("ok", scan_range(*part, False)))
-        except ConfigError as exc:
-            payload = pickle.dumps(("error", exc.message))
-        except BaseException as exc:  # anything else: the parent scans this range itself
-            payload = pickle.dumps(("failed", type(exc).__name__))
-        with os.fdopen(write_end, "wb") as fh:
-            fh.write(payload)
+        os.waitpid(pid, 0)
+    except ChildProcessError:
+        pass
+
+
+def _child(write_end: int, fd: int, source: str, part: Range, finder: Finder, chunk_size: int | None,
+           max_line: int) -> None:
+    try:
+        with os.fdopen(write_end, "wb") as pipe:
+            try:
+                from neondoctor.triage.logscan import read_range
+
+                start, end = part
+                for item in read_range(PreadFile(fd, start), source, finder, chunk_size, max_line, end - start):
+                    _send(pipe, ("done" if isinstance(item, Done) else "block", item))
+            except ConfigError as exc:
+                _send(pipe, ("error", exc.message))
+    except BaseException:  # anything else: no "done" reaches the parent, which reads the range itself
+        pass
     finally:
         os._exit(0)
 
 
-def _collect(pid: int, read_end: int, part: Range, scan_range: ScanRange) -> ScanResult:
-    with os.fdopen(read_end, "rb") as fh:
-        data = fh.read()
-    os.waitpid(pid, 0)
-    try:
-        status, value = pickle.loads(data)
-    except Exception:  # the child died before it finished writing
-        status, value = "failed", None
-    if status == "error":
-        raise ConfigError(value)
-    if status == "ok" and isinstance(value, ScanResult):
-        return value
-    return scan_range(*part, False)
+def _send(pipe: BinaryIO, item: tuple[str, Any]) -> None:
+    import pickle
+
+    data = pickle.dumps(item, protocol=pickle.HIGHEST_PROTOCOL)
+    pipe.write(_FRAME.pack(len(data)) + data)
 
 
-def merge(parts: list[ScanResult]) -> ScanResult:
-    """One result from the ranges' results, in file order: line numbers offset, counts added."""
-    merged = ScanResult(source=parts[0].source, gzip=parts[0].gzip, backend=parts[0].backend)
-    for part in parts:
-        offset = merged.lines
-        for runbook, inc in part.incidents.items():
-            have = merged.incidents.get(runbook)
-            if have is None:
-                merged.incidents[runbook] = Incident(runbook, inc.count, inc.first_line + offset,
-                                                     inc.last_line + offset, inc.first_seen, inc.last_seen,
-                                                     inc.sample)
-                continue
-            have.count += inc.count
-            have.last_line = inc.last_line + offset
-            have.first_seen = have.first_seen or inc.first_seen
-            have.last_seen = inc.last_seen or have.last_seen
-        merged.lines += part.lines
-        merged.bytes += part.bytes
-    return merged
+def _frames(pipe: BinaryIO) -> Any:
+    """The (kind, value) items a child sent; stops at a frame cut short (the child died writing it)."""
+    import pickle  # after the fork: the readers start without waiting for it
+
+    while True:
+        head = pipe.read(_FRAME.size)
+        if len(head) < _FRAME.size:
+            return
+        data = pipe.read(_FRAME.unpack(head)[0])
+        try:
+            yield pickle.loads(data)
+        except Exception:
+            return
