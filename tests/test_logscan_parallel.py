@@ -61,10 +61,19 @@ def log(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+@pytest.fixture(params=["streamed", "matched where read"])
+def mode(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Both ways a reader hands its range over: its candidate lines to this process's matcher, or (a
+    range dense with candidates) matched by the reader itself. The test log is dense: every record
+    is an error, so only a threshold out of reach keeps it streamed."""
+    monkeypatch.setattr(parallel, "DENSE", 10**9 if request.param == "streamed" else 0)
+    return str(request.param)
+
+
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("workers", [2, 3, 8])
 def test_ranges_give_exactly_the_result_of_one_process(log: Path, matcher: Matcher, backend: str,
-                                                        workers: int) -> None:
+                                                        workers: int, mode: str) -> None:
     one = scan(log, matcher, backend=backend, workers=1).to_json()
     ranges = _plan(log, workers)
     assert len(ranges) == workers  # the cuts really happen
@@ -108,7 +117,7 @@ def _reader_that_fails_in_a_child(monkeypatch: pytest.MonkeyPatch, how: str) -> 
     monkeypatch.setattr(logscan, "read_range", read_range)
 
 
-def test_a_child_killed_has_its_range_read_again_here(log: Path, matcher: Matcher,
+def test_a_child_killed_has_its_range_read_again_here(log: Path, matcher: Matcher, mode: str,
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     """Its first block was already matched: the record state goes back to where the range began."""
     one = scan(log, matcher, workers=1, chunk_size=1 << 16).to_json()
@@ -118,7 +127,7 @@ def test_a_child_killed_has_its_range_read_again_here(log: Path, matcher: Matche
     assert _children() <= before
 
 
-def test_a_childs_read_error_is_the_scans_error(log: Path, matcher: Matcher,
+def test_a_childs_read_error_is_the_scans_error(log: Path, matcher: Matcher, mode: str,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     _reader_that_fails_in_a_child(monkeypatch, "error")
     before = _children()
@@ -135,7 +144,7 @@ def _build(matcher: Matcher, seen: list[set[int]]):  # type: ignore[no-untyped-d
     return build
 
 
-def test_readers_start_before_the_matcher_is_built(log: Path, matcher: Matcher, tmp_path: Path,
+def test_readers_start_before_the_matcher_is_built(log: Path, matcher: Matcher, tmp_path: Path, mode: str,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     """With the anchors the last scan of the same runbooks used, the children read while this process
     builds its matcher; the result is the one of a single process."""
@@ -147,7 +156,7 @@ def test_readers_start_before_the_matcher_is_built(log: Path, matcher: Matcher, 
     assert not seen[0] and len(seen[1]) == 1  # the second scan had a reader running while it built
 
 
-def test_stale_remembered_anchors_are_never_used(log: Path, matcher: Matcher, tmp_path: Path,
+def test_stale_remembered_anchors_are_never_used(log: Path, matcher: Matcher, tmp_path: Path, mode: str,
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     """Anchors remembered from other runbooks (here without the one the auth failures need) are a
     wrong guess: its readers are stopped and the scan starts again with the matcher's own."""
@@ -218,3 +227,16 @@ def test_a_big_log_is_cut_by_itself_in_a_single_threaded_process(tmp_path: Path)
     proc = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, env=env, timeout=60)
     planned, expected = proc.stdout.split()
     assert planned == expected, proc.stderr
+
+
+def test_a_log_dense_with_candidates_is_matched_where_it_is_read(tmp_path: Path, log: Path) -> None:
+    """The samples decide: the test log (every record an error) is dense; ordinary lines are not."""
+    from neondoctor.triage.logscan import _finder
+    from neondoctor.triage.logscan.anchors import anchors
+
+    finder = _finder(anchors(Matcher(load_runbooks()).literals), None)
+    quiet = tmp_path / "quiet.log"
+    quiet.write_bytes(b"2026-11-24T10:00:00Z INFO web: GET /api/orders 200 12.5ms\n" * 20000)
+    for path, expected in ((log, True), (quiet, False)):
+        with path.open("rb") as fh:
+            assert parallel.dense(fh.fileno(), path.stat().st_size, 2, finder) is expected

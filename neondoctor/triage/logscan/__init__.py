@@ -55,13 +55,28 @@ def scan(source: str | Path, matcher: LineMatcher | Callable[[], LineMatcher], *
     readers: parallel.Readers | None = None
     progress = Progress(progress_stream, size) if progress_stream is not None else None
     try:
-        guess = remembered_anchors(remember) if remember and callable(matcher) and owned else None
-        ranges = parallel.plan(raw.fileno(), size, workers, setup=guess is not None) if owned else [(0, 0)]
-        if guess and len(ranges) > 1:  # read while the matcher is built: the anchors are checked below
-            readers = parallel.Readers(raw.fileno(), str(source), ranges[1:], _finder(guess, backend), chunk_size,
-                                       max_line)
-        if callable(matcher):
-            matcher = matcher()
+        count = parallel.processes(raw.fileno(), size, workers) if owned else 1
+        guess = remembered_anchors(remember) if remember and callable(matcher) and count > 1 else None
+
+        finders: dict[tuple[bytes, ...], Finder] = {}
+
+        def finder_for(anchors: Sequence[bytes]) -> Finder:
+            if tuple(anchors) not in finders:
+                finders[tuple(anchors)] = _finder(anchors, backend)
+            return finders[tuple(anchors)]
+
+        def fork_readers(anchors: Sequence[bytes], setup: bool, build: Callable[[], LineMatcher]
+                         ) -> tuple[list[parallel.Range], parallel.Readers]:
+            finder = finder_for(anchors)
+            local = parallel.dense(raw.fileno(), size or 0, count, finder)
+            ranges = parallel.cut(raw.fileno(), size or 0, count, setup=setup, local=local)
+            job = parallel.Job(raw.fileno(), str(source), finder, chunk_size, max_line, build if local else None)
+            return ranges, parallel.Readers(ranges[1:], job)
+
+        if guess and callable(matcher):  # read while the matcher is built: the anchors are checked below
+            ranges, readers = fork_readers(guess, True, matcher)
+        built: LineMatcher = matcher() if callable(matcher) else matcher
+        matcher = built
         found = make_anchors(matcher.literals)
         # A condition without a literal cannot be pre-filtered: every line is a candidate then.
         unfiltered = not found or any(not cond.literals for book in matcher.runbooks for cond in book.conditions)
@@ -75,13 +90,13 @@ def scan(source: str | Path, matcher: LineMatcher | Callable[[], LineMatcher], *
         recorder = Recorder(matcher, not unfiltered, result)
 
         def read_here(handle: BinaryIO, limit: int | None, base: int, done_before: int = 0) -> Done:
-            finder = None if unfiltered else _finder(found, backend)
+            finder = None if unfiltered else finder_for(found)
             return _feed(read_range(handle, source, finder, chunk_size, max_line, limit), recorder, base,
                          progress, done_before)
 
-        if len(ranges) > 1 and not unfiltered:  # every line a candidate would flood the pipes: one process
-            readers = readers or parallel.Readers(raw.fileno(), str(source), ranges[1:], _finder(found, backend),
-                                                  chunk_size, max_line)
+        if count > 1 and not unfiltered:  # every line a candidate would flood the pipes: one process
+            if readers is None:
+                ranges, readers = fork_readers(found, False, lambda: built)
             first = ranges[0][1]
             done = readers.feed(recorder, progress,
                                 lambda start, end, base, before: read_here(parallel.PreadFile(raw.fileno(), start),

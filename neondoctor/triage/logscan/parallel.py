@@ -23,13 +23,14 @@ import os
 import struct
 import sys
 import threading
-from collections.abc import Callable
-from typing import Any, BinaryIO
+from collections.abc import Callable, Iterator
+from typing import Any, BinaryIO, NamedTuple
 
 from neondoctor.errors import ConfigError
 from neondoctor.triage.logscan.backends import Finder
+from neondoctor.triage.logscan.model import Incident, ScanResult
 from neondoctor.triage.logscan.progress import Progress
-from neondoctor.triage.logscan.records import Done, Recorder, is_continuation
+from neondoctor.triage.logscan.records import Block, Done, LineMatcher, Recorder, is_continuation
 from neondoctor.triage.logscan.source import GZIP_MAGIC
 
 ENV = "NEONDOCTOR_SCAN_WORKERS"
@@ -41,6 +42,10 @@ RAW_MS_PER_MB = 1.5
 MATCH_RATIO = 0.33
 SETUP_MS = 36.0
 PIPE_SIZE = 1 << 20  # a reader runs this far ahead of the matcher before it waits (Linux's default limit)
+# Candidate lines a reader's range may hold (estimated from samples) and still be matched here: above,
+# matching them (~35 µs each) would cost this process more than a matcher of the reader's own (~40 ms).
+DENSE = 2000
+SAMPLES, SAMPLE = 4, 1 << 18  # the samples: this many, of this many bytes, spread over the file
 _FRAME = struct.Struct("<I")
 
 Range = tuple[int, int]
@@ -63,31 +68,53 @@ def _cpus() -> int:
         return os.cpu_count() or 1
 
 
-def plan(fd: int, size: int | None, workers: int | None = None, *, setup: bool = False) -> list[Range]:
-    """The ranges of the open regular file `fd` to scan: [(0, size)] unless the file is worth cutting
-    and cutting is safe here. Reads with pread: the file's position is left where it was.
-
-    The first range is read by this process, which also matches every range's candidates (and first
-    builds its matcher when `setup`): it gets a smaller range, so that it ends when the readers do.
-    `workers` (or NEONDOCTOR_SCAN_WORKERS) asks for that many processes whatever the file's size."""
+def processes(fd: int, size: int | None, workers: int | None = None) -> int:
+    """How many processes should read the open regular file `fd`: 1 unless it is worth cutting and
+    cutting is safe here. `workers` (or NEONDOCTOR_SCAN_WORKERS) asks for that many whatever its size."""
     asked = workers if workers is not None else requested_workers()
     if size is None or not sys.platform.startswith("linux") or not hasattr(os, "fork"):
-        return [(0, size or 0)]
+        return 1
     if asked is None:
         # Chosen here: only when no other thread runs (one could hold a lock the child would need).
         # Asked for: the caller knows its process (the CLI runs no other thread).
         count = min(_cpus(), size // MIN_RANGE, MAX_WORKERS) if threading.active_count() == 1 else 1
     else:
         count = asked
-    if count < 2 or os.pread(fd, 2, 0) == GZIP_MAGIC:
-        return [(0, size)]
+    return 1 if count < 2 or os.pread(fd, 2, 0) == GZIP_MAGIC else count
+
+
+def dense(fd: int, size: int, count: int, finder: Finder) -> bool:
+    """Would a reader's range hold more than DENSE candidate lines? Estimated from a few samples of
+    the file: then each reader matches its own range (matching them all here would be the bottleneck)."""
+    found = sampled = 0
+    for k in range(SAMPLES):
+        data = os.pread(fd, SAMPLE, size * k // SAMPLES)
+        found += len(finder.lines(data, 0, len(data)))
+        sampled += len(data)
+    return found * size > DENSE * count * max(1, sampled)
+
+
+def cut(fd: int, size: int, count: int, *, setup: bool = False, local: bool = False) -> list[Range]:
+    """`count` ranges of the file, each starting at a line that starts a record (pread: the file's
+    position is left where it was); the first is this process's.
+
+    When this process matches every range's candidates (not `local`), and first builds its matcher
+    (`setup`), its own range is smaller, so that it ends when the readers do."""
     cuts = [0]
-    for target in _targets(size, count, setup):
-        cut = _record_start_after(fd, target)
-        if cut is not None and cuts[-1] < cut < size:
-            cuts.append(cut)
+    targets = [size * k // count for k in range(1, count)] if local else _targets(size, count, setup)
+    for target in targets:
+        found = _record_start_after(fd, target)
+        if found is not None and cuts[-1] < found < size:
+            cuts.append(found)
     cuts.append(size)
     return list(itertools.pairwise(cuts))
+
+
+def plan(fd: int, size: int | None, workers: int | None = None, *, setup: bool = False,
+         local: bool = False) -> list[Range]:
+    """The ranges to read: [(0, size)], or those of `cut` when `processes` says the file is worth cutting."""
+    count = processes(fd, size, workers)
+    return [(0, size or 0)] if count < 2 or size is None else cut(fd, size, count, setup=setup, local=local)
 
 
 def _targets(size: int, count: int, setup: bool) -> list[int]:
@@ -138,11 +165,22 @@ class PreadFile:
         return got
 
 
-class Readers:
-    """One forked child per range, each streaming `read_range`'s blocks back through a pipe."""
+class Job(NamedTuple):
+    """What every reader needs: the open file, the finder, and whether it matches its range itself."""
 
-    def __init__(self, fd: int, source: str, ranges: list[Range], finder: Finder, chunk_size: int | None,
-                 max_line: int) -> None:
+    fd: int
+    source: str
+    finder: Finder
+    chunk_size: int | None
+    max_line: int
+    build: Callable[[], LineMatcher] | None  # a matcher of its own, for a range dense with candidates (local)
+
+
+class Readers:
+    """One forked child per range, each streaming `read_range`'s blocks back through a pipe (or, for a
+    range dense with candidates, matching them itself and sending its incidents)."""
+
+    def __init__(self, ranges: list[Range], job: Job) -> None:
         self.children: list[tuple[int, int, Range]] = []
         try:
             for part in ranges:
@@ -156,7 +194,7 @@ class Readers:
                 pid = os.fork()
                 if pid == 0:  # the child: read, send, leave without running the parent's exit code
                     os.close(read_end)
-                    _child(write_end, fd, source, part, finder, chunk_size, max_line)
+                    _child(write_end, part, job)
                 os.close(write_end)
                 self.children.append((pid, read_end, part))
         except BaseException:
@@ -182,6 +220,10 @@ class Readers:
                             progress.update(consumed + value.consumed)
                     elif kind == "done":
                         done = value
+                        break
+                    elif kind == "matched":  # the child matched its range itself
+                        incidents, done = value
+                        recorder.absorb(incidents, lines)
                         break
                     else:  # "error": the scan's error (a read that failed is not a scan that finished)
                         raise ConfigError(value)
@@ -216,15 +258,19 @@ def _reap(pid: int) -> None:
         pass
 
 
-def _child(write_end: int, fd: int, source: str, part: Range, finder: Finder, chunk_size: int | None,
-           max_line: int) -> None:
+def _child(write_end: int, part: Range, job: Job) -> None:
     try:
         with os.fdopen(write_end, "wb") as pipe:
             try:
                 from neondoctor.triage.logscan import read_range
 
                 start, end = part
-                for item in read_range(PreadFile(fd, start), source, finder, chunk_size, max_line, end - start):
+                items = read_range(PreadFile(job.fd, start), job.source, job.finder, job.chunk_size, job.max_line,
+                                   end - start)
+                if job.build is not None:
+                    _send(pipe, ("matched", _match_here(items, job.build)))
+                    return
+                for item in items:
                     _send(pipe, ("done" if isinstance(item, Done) else "block", item))
             except ConfigError as exc:
                 _send(pipe, ("error", exc.message))
@@ -232,6 +278,19 @@ def _child(write_end: int, fd: int, source: str, part: Range, finder: Finder, ch
         pass
     finally:
         os._exit(0)
+
+
+def _match_here(items: Iterator[Block | Done], build: Callable[[], LineMatcher]
+                ) -> tuple[dict[str, Incident], Done]:
+    """A range dense with candidates is matched where it is read, with a matcher of this process's
+    own. The range starts a record, so its incidents add up with the others' (Recorder.absorb)."""
+    result = ScanResult(source="")
+    recorder = Recorder(build(), True, result)
+    for item in items:
+        if isinstance(item, Done):
+            return result.incidents, item
+        recorder.feed(item)
+    raise AssertionError("read_range always ends with Done")
 
 
 def _send(pipe: BinaryIO, item: tuple[str, Any]) -> None:

@@ -174,6 +174,22 @@ class Recorder:
             # The record stays open into the next block only if the rest of this one continues it.
             self.block_open = chain and block.tail
 
+    def absorb(self, incidents: dict[str, Incident], base: int) -> None:
+        """Add the incidents another recorder counted in a range that starts a record (no record
+        spans two ranges), its lines numbered from `base`."""
+        for runbook, inc in incidents.items():
+            have = self.result.incidents.get(runbook)
+            if have is None:
+                self.result.incidents[runbook] = Incident(runbook, inc.count, inc.first_line + base,
+                                                          inc.last_line + base, inc.first_seen, inc.last_seen,
+                                                          inc.sample)
+                continue
+            have.count += inc.count
+            have.last_line = inc.last_line + base
+            have.first_seen = have.first_seen or inc.first_seen
+            have.last_seen = inc.last_seen or have.last_seen
+        self.block_open = False
+
     def state(self) -> tuple[Any, ...]:
         """A copy of what the record rules have counted so far (restored when a range is read again)."""
         incidents = {k: Incident(**vars(v)) for k, v in self.result.incidents.items()}
