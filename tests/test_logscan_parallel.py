@@ -176,7 +176,7 @@ def test_stale_remembered_anchors_are_never_used(log: Path, matcher: Matcher, tm
 def test_the_first_range_is_smaller_when_this_process_also_builds_and_matches(log: Path) -> None:
     size = 50_000_000
     for count in (2, 4, 8):
-        with_setup, without = parallel._targets(size, count, True), parallel._targets(size, count, False)
+        with_setup, without = parallel._targets(size, count, True, 2.0), parallel._targets(size, count, False, 2.0)
         assert len(with_setup) == count - 1
         assert size / (4 * count) <= with_setup[0] <= without[0] < size / count  # this process reads least
         assert with_setup == sorted(with_setup)

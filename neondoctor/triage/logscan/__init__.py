@@ -69,7 +69,7 @@ def scan(source: str | Path, matcher: LineMatcher | Callable[[], LineMatcher], *
                          ) -> tuple[list[parallel.Range], parallel.Readers]:
             finder = finder_for(anchors)
             local = parallel.dense(raw.fileno(), size or 0, count, finder)
-            ranges = parallel.cut(raw.fileno(), size or 0, count, setup=setup, local=local)
+            ranges = parallel.cut(raw.fileno(), size or 0, count, setup=setup, local=local, raw_ms=finder.ms_per_mb)
             job = parallel.Job(raw.fileno(), str(source), finder, chunk_size, max_line, build if local else None)
             return ranges, parallel.Readers(ranges[1:], job)
 

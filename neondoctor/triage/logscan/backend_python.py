@@ -66,6 +66,7 @@ class PythonFinder:
 
     name = "python"
     block_size = 1 << 20  # each `re` pass re-reads the block: 1 MiB stays in the CPU cache
+    ms_per_mb = 34.0
 
     def __init__(self, anchors: Sequence[bytes]) -> None:
         self.anchors = minimal(anchors)

@@ -20,6 +20,7 @@ BACKENDS = ("hyperscan", "python")  # fastest first
 class Finder(Protocol):
     name: str
     block_size: int  # bytes per read that suit this engine
+    ms_per_mb: float  # what a block costs, read, searched and its lines counted (measured; balances the ranges)
 
     def lines(self, buf: bytes | bytearray, lo: int, hi: int) -> list[tuple[int, int]]:
         """(start, end) of every line of buf[lo:hi] that holds an anchor, in order; end is its newline or hi."""

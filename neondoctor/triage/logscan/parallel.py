@@ -37,15 +37,14 @@ ENV = "NEONDOCTOR_SCAN_WORKERS"
 MIN_RANGE = 16 << 20  # bytes: below this a fork and a merge cost more than they save
 MAX_WORKERS = 8
 SEARCH = 1 << 20  # bytes after a cut point searched for a line that starts a record
-# What balances the ranges (_targets): a reader's cost per MB, matching's share of it, this process's set-up.
-RAW_MS_PER_MB = 1.5
-MATCH_RATIO = 0.33
+# What balances the ranges (_targets), besides the finder's own cost per MB: matching's, and this process's set-up.
+MATCH_MS_PER_MB = 0.5
 SETUP_MS = 36.0
 PIPE_SIZE = 1 << 20  # a reader runs this far ahead of the matcher before it waits (Linux's default limit)
 # Candidate lines a reader's range may hold (estimated from samples) and still be matched here: above,
 # matching them (~35 µs each) would cost this process more than a matcher of the reader's own (~40 ms).
 DENSE = 2000
-SAMPLES, SAMPLE = 4, 1 << 18  # the samples: this many, of this many bytes, spread over the file
+SAMPLES, SAMPLE_MS = 4, 2.0  # the samples: this many, spread over the file, this long to search in all
 _FRAME = struct.Struct("<I")
 
 Range = tuple[int, int]
@@ -87,21 +86,23 @@ def dense(fd: int, size: int, count: int, finder: Finder) -> bool:
     """Would a reader's range hold more than DENSE candidate lines? Estimated from a few samples of
     the file: then each reader matches its own range (matching them all here would be the bottleneck)."""
     found = sampled = 0
+    each = max(1 << 14, int(SAMPLE_MS / finder.ms_per_mb * 1e6 / SAMPLES))
     for k in range(SAMPLES):
-        data = os.pread(fd, SAMPLE, size * k // SAMPLES)
+        data = os.pread(fd, each, size * k // SAMPLES)
         found += len(finder.lines(data, 0, len(data)))
         sampled += len(data)
     return found * size > DENSE * count * max(1, sampled)
 
 
-def cut(fd: int, size: int, count: int, *, setup: bool = False, local: bool = False) -> list[Range]:
+def cut(fd: int, size: int, count: int, *, setup: bool = False, local: bool = False, raw_ms: float = 2.0
+        ) -> list[Range]:
     """`count` ranges of the file, each starting at a line that starts a record (pread: the file's
     position is left where it was); the first is this process's.
 
     When this process matches every range's candidates (not `local`), and first builds its matcher
     (`setup`), its own range is smaller, so that it ends when the readers do."""
     cuts = [0]
-    targets = [size * k // count for k in range(1, count)] if local else _targets(size, count, setup)
+    targets = [size * k // count for k in range(1, count)] if local else _targets(size, count, setup, raw_ms)
     for target in targets:
         found = _record_start_after(fd, target)
         if found is not None and cuts[-1] < found < size:
@@ -117,16 +118,16 @@ def plan(fd: int, size: int | None, workers: int | None = None, *, setup: bool =
     return [(0, size or 0)] if count < 2 or size is None else cut(fd, size, count, setup=setup, local=local)
 
 
-def _targets(size: int, count: int, setup: bool) -> list[int]:
+def _targets(size: int, count: int, setup: bool, raw_ms: float) -> list[int]:
     """Where to cut (before moving to a record start): the readers' ranges C bytes each, this
-    process's first range what is left, so both finish together. A reader spends RAW per byte; this
-    process spends RAW + MATCH per byte of its own range, MATCH per byte of the others' and SETUP
-    first: RAW * C = SETUP + (RAW + MATCH) * (size - n * C) + MATCH * n * C gives C below. The
-    costs are estimates (ms per MB, measured here on a log with 0.1% error lines): a wrong one
-    only unbalances the work, never changes a result. Each range is at least 1/(4 * count) of the file."""
+    process's first range what is left, so both finish together. A reader spends RAW (the finder's
+    `ms_per_mb`) per MB; this process RAW + MATCH per MB of its own range, MATCH per MB of the
+    others' and SETUP first: RAW * C = SETUP + (RAW + MATCH) * (size - n * C) + MATCH * n * C gives
+    C below. The costs are estimates (measured here on a log with 0.1% error lines): a wrong one only
+    unbalances the work, never changes a result. Each range is at least 1/(4 * count) of the file."""
     n = count - 1
-    lead = SETUP_MS * 1e6 / RAW_MS_PER_MB if setup else 0.0
-    reader = (lead + (1 + MATCH_RATIO) * size) / (n + 1)
+    lead = SETUP_MS / raw_ms * 1e6 if setup else 0.0
+    reader = (lead + (1 + MATCH_MS_PER_MB / raw_ms) * size) / (n + 1)
     least = size / (4 * count)
     first = max(least, size - n * reader)
     step = (size - first) / n
