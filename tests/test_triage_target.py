@@ -153,3 +153,32 @@ def test_same_target_has_no_mismatch_step(lab_primary: Any) -> None:
     result = triage(error, load_runbooks(), TriageOptions(timeout=3, database_url=lab_primary.app_url()))
     assert result.target_differs == ()
     assert all(o.step.id != "target-mismatch" for o in result.steps)
+
+
+def _raised_in_by_every_pattern(text: str) -> str:
+    """raised_in without its cheap word checks: each pattern always runs."""
+    from neondoctor.triage import context as c
+    from neondoctor.triage.translations import connect_prefixes
+
+    if c._LIBPQ_CONNECTING.search(text) or any(p.search(text) for p in connect_prefixes()):
+        return c.CONNECT
+    first = c._CHAINED.split(text, maxsplit=1)[0]
+    kinds = [c._kind(m["func"], m["code"]) for m in c._PY_FRAME.finditer(first)]
+    if not kinds:
+        kinds = [c._kind(m["func"]) for m in c._AT_FRAME.finditer(first)][::-1]
+    known = [k for k in kinds if k]
+    return known[-1] if known else (c.IN_USE if c._SQL_SECTION.search(text) else c.UNKNOWN)
+
+
+def test_raised_in_skips_only_patterns_that_cannot_match() -> None:
+    """Every golden paste, and folds beyond lower() (the Kelvin sign, the long s) that a
+    case-insensitive pattern still matches: the same answer as running every pattern."""
+    from test_matcher import GOLDEN
+
+    texts = [normalise(case[2]["input"]) for case in GOLDEN]
+    texts += ['connection to \u017fERVER at "h" (1.2.3.4), port 5432 failed: x', 'could not connect to server: x',
+              'CONNECTION TO SERVER on socket "/tmp/.s.PGSQL.5432" failed: x',
+              '\u212aonnection to server at "h", port 1 failed', "  at Npgsql.NpgsqlConnection.Open(x)"]
+    assert len(texts) > 250
+    for text in texts:
+        assert raised_in(text) == _raised_in_by_every_pattern(text), text

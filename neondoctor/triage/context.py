@@ -65,21 +65,25 @@ def _kind(func: str, code: str = "") -> str | None:
 
 
 def raised_in(text: str) -> str:
-    """connect | in-use | unknown, for a normalised paste."""
-    if _LIBPQ_CONNECTING.search(text):
+    """connect | in-use | unknown, for a normalised paste.
+
+    Each pattern runs only when the words it needs are there (a log line is mostly none of them);
+    a text that is not ASCII always runs the case-insensitive one, whose folding goes beyond lower()."""
+    ascii_only = text.isascii()
+    if (not ascii_only or "to server" in text.lower()) and _LIBPQ_CONNECTING.search(text):
         return CONNECT
-    if not text.isascii():  # libpq in the client's language (translations.json)
+    if not ascii_only:  # libpq in the client's language (translations.json)
         from neondoctor.triage.translations import connect_prefixes
 
         if any(p.search(text) for p in connect_prefixes()):
             return CONNECT
-    first = _CHAINED.split(text, maxsplit=1)[0]
-    kinds = [_kind(m["func"], m["code"]) for m in _PY_FRAME.finditer(first)]
-    if not kinds:  # JVM, .NET, node: innermost frame first
+    first = _CHAINED.split(text, maxsplit=1)[0] if "above exception" in text else text
+    kinds = [_kind(m["func"], m["code"]) for m in _PY_FRAME.finditer(first)] if 'File "' in first else []
+    if not kinds and "at " in first:  # JVM, .NET, node: innermost frame first
         kinds = [_kind(m["func"]) for m in _AT_FRAME.finditer(first)][::-1]
     known = [k for k in kinds if k]
     if known:
         return known[-1]
-    if _SQL_SECTION.search(text):
+    if "[SQL: " in text and _SQL_SECTION.search(text):
         return IN_USE
     return UNKNOWN
