@@ -75,8 +75,10 @@ def mode(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str
 def test_ranges_give_exactly_the_result_of_one_process(log: Path, matcher: Matcher, backend: str,
                                                         workers: int, mode: str) -> None:
     one = scan(log, matcher, backend=backend, workers=1).to_json()
-    ranges = _plan(log, workers)
-    assert len(ranges) == workers  # the cuts really happen
+    with log.open("rb") as fh:
+        plan = parallel.cut(fh.fileno(), log.stat().st_size, workers, local=mode != "streamed")
+    assert len(plan.ranges) == workers - 1  # the cuts really happen
+    assert bool(plan.spare) == (mode == "streamed")
     many = scan(log, matcher, backend=backend, workers=workers).to_json()
     assert many == one
     counts = {i["runbook"]: i["count"] for i in one["incidents"]}
@@ -215,14 +217,14 @@ def test_the_cli_cuts_a_big_log_when_asked(log: Path) -> None:
 
 
 def test_a_big_log_is_cut_by_itself_in_a_single_threaded_process(tmp_path: Path) -> None:
-    """The automatic choice: one range per CPU once the file holds two MIN_RANGEs (a fresh process,
+    """The automatic choice: one process per CPU once the file holds two MIN_RANGEs (a fresh process,
     as the CLI is: no other thread)."""
     path = tmp_path / "big.log"
     line = b"2026-11-24T10:00:00Z INFO web: GET /api/orders 200 12.5ms\n"
     path.write_bytes(line * (2 * parallel.MIN_RANGE // len(line) + 1))
     code = ("import os, sys; from neondoctor.triage.logscan import parallel as p; "
             "fd = os.open(sys.argv[1], os.O_RDONLY); "
-            "print(len(p.plan(fd, os.fstat(fd).st_size)), min(p._cpus(), 2))")
+            "print(p.processes(fd, os.fstat(fd).st_size), min(p._cpus(), 2))")
     env = {k: v for k, v in os.environ.items() if k != parallel.ENV}
     proc = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, env=env, timeout=60)
     planned, expected = proc.stdout.split()
@@ -240,3 +242,28 @@ def test_a_log_dense_with_candidates_is_matched_where_it_is_read(tmp_path: Path,
     for path, expected in ((log, True), (quiet, False)):
         with path.open("rb") as fh:
             assert parallel.dense(fh.fileno(), path.stat().st_size, 2, finder) is expected
+
+
+@pytest.mark.parametrize("who", ["the reader", "this process", "both"])
+def test_spare_pieces_give_the_same_result_whoever_reads_them(log: Path, matcher: Matcher, who: str,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """The spare pieces at the end go to whichever process takes their token first: the reader (front
+    first), this process (back first), or some to each; the incidents are the same every way."""
+    monkeypatch.setattr(parallel, "DENSE", 10**9)
+    one = scan(log, matcher, workers=1, chunk_size=1 << 16).to_json()
+    parent, real = os.getpid(), parallel._take
+    taken_by_child: list[int] = []
+
+    def take(token: int) -> bool:
+        here = os.getpid() == parent
+        if (who == "the reader" and here) or (who == "this process" and not here):
+            return False  # leaves the token for the other one
+        if who == "both" and not here and taken_by_child:
+            return False
+        got = real(token)
+        if got and not here:
+            taken_by_child.append(token)
+        return got
+
+    monkeypatch.setattr(parallel, "_take", take)
+    assert scan(log, matcher, workers=2, chunk_size=1 << 16).to_json() == one

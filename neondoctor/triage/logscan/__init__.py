@@ -65,16 +65,15 @@ def scan(source: str | Path, matcher: LineMatcher | Callable[[], LineMatcher], *
                 finders[tuple(anchors)] = _finder(anchors, backend)
             return finders[tuple(anchors)]
 
-        def fork_readers(anchors: Sequence[bytes], setup: bool, build: Callable[[], LineMatcher]
-                         ) -> tuple[list[parallel.Range], parallel.Readers]:
+        def fork_readers(anchors: Sequence[bytes], setup: bool, build: Callable[[], LineMatcher]) -> parallel.Readers:
             finder = finder_for(anchors)
             local = parallel.dense(raw.fileno(), size or 0, count, finder)
-            ranges = parallel.cut(raw.fileno(), size or 0, count, setup=setup, local=local, raw_ms=finder.ms_per_mb)
+            plan = parallel.cut(raw.fileno(), size or 0, count, setup=setup, local=local, raw_ms=finder.ms_per_mb)
             job = parallel.Job(raw.fileno(), str(source), finder, chunk_size, max_line, build if local else None)
-            return ranges, parallel.Readers(ranges[1:], job)
+            return parallel.Readers(plan, job)
 
         if guess and callable(matcher):  # read while the matcher is built: the anchors are checked below
-            ranges, readers = fork_readers(guess, True, matcher)
+            readers = fork_readers(guess, True, matcher)
         built: LineMatcher = matcher() if callable(matcher) else matcher
         matcher = built
         found = make_anchors(matcher.literals)
@@ -89,21 +88,16 @@ def scan(source: str | Path, matcher: LineMatcher | Callable[[], LineMatcher], *
         result = ScanResult(source=str(source))
         recorder = Recorder(matcher, not unfiltered, result)
 
-        def read_here(handle: BinaryIO, limit: int | None, base: int, done_before: int = 0) -> Done:
-            finder = None if unfiltered else finder_for(found)
-            return _feed(read_range(handle, source, finder, chunk_size, max_line, limit), recorder, base,
-                         progress, done_before)
+        def read_here(start: int, end: int) -> Iterator[Block | Done]:
+            return read_range(parallel.PreadFile(raw.fileno(), start), source, finder_for(found), chunk_size,
+                              max_line, end - start)
 
         if count > 1 and not unfiltered:  # every line a candidate would flood the pipes: one process
-            if readers is None:
-                ranges, readers = fork_readers(found, False, lambda: built)
-            first = ranges[0][1]
-            done = readers.feed(recorder, progress,
-                                lambda start, end, base, before: read_here(parallel.PreadFile(raw.fileno(), start),
-                                                                           end - start, base, before),
-                                read_here(raw, first, 0), first)
+            readers = readers or fork_readers(found, False, lambda: built)
+            done = readers.run(recorder, progress, read_here)
         else:
-            done = read_here(raw, None, 0)
+            done = _feed(read_range(raw, source, None if unfiltered else finder_for(found), chunk_size, max_line),
+                         recorder, progress)
         result.lines, result.bytes, result.gzip, result.backend = done.lines, done.bytes, done.gzip, done.backend
     finally:
         if readers is not None:
@@ -139,15 +133,14 @@ def read_range(raw: BinaryIO, source: str | Path, finder: Finder | None, chunk_s
     yield Done(extractor.lines, reader.produced, reader.gzip, finder.name if finder else "none (every line)")
 
 
-def _feed(items: Iterator[Block | Done], recorder: Recorder, base: int, progress: Progress | None,
-          done_before: int = 0) -> Done:
-    """Stage 2 in this process: each block to the recorder, numbered from `base`; returns the `Done`."""
+def _feed(items: Iterator[Block | Done], recorder: Recorder, progress: Progress | None) -> Done:
+    """Stage 2 in this process: each block to the recorder; returns the `Done`."""
     for item in items:
         if isinstance(item, Done):
             return item
-        recorder.feed(item, base)
+        recorder.feed(item)
         if progress:
-            progress.update(done_before + item.consumed)
+            progress.update(item.consumed)
     raise AssertionError("read_range always ends with Done")
 
 
