@@ -19,6 +19,7 @@ import pytest
 from neondoctor.errors import ConfigError
 from neondoctor.triage import logscan
 from neondoctor.triage.logscan import parallel, scan
+from neondoctor.triage.logscan import plan as planning
 from neondoctor.triage.logscan.backends import BACKENDS
 from neondoctor.triage.logscan.records import is_continuation
 from neondoctor.triage.matcher import Matcher
@@ -46,7 +47,7 @@ def _record(n: int) -> str:
 
 def _plan(path: Path, workers: int | None) -> list[tuple[int, int]]:
     with path.open("rb") as fh:
-        return parallel.plan(fh.fileno(), path.stat().st_size, workers)
+        return planning.plan(fh.fileno(), path.stat().st_size, workers)
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +67,7 @@ def mode(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str
     """Both ways a reader hands its range over: its candidate lines to this process's matcher, or (a
     range dense with candidates) matched by the reader itself. The test log is dense: every record
     is an error, so only a threshold out of reach keeps it streamed."""
-    monkeypatch.setattr(parallel, "DENSE", 10**9 if request.param == "streamed" else 0)
+    monkeypatch.setattr(planning, "DENSE", 10**9 if request.param == "streamed" else 0)
     return str(request.param)
 
 
@@ -76,7 +77,7 @@ def test_ranges_give_exactly_the_result_of_one_process(log: Path, matcher: Match
                                                         workers: int, mode: str) -> None:
     one = scan(log, matcher, backend=backend, workers=1).to_json()
     with log.open("rb") as fh:
-        plan = parallel.cut(fh.fileno(), log.stat().st_size, workers, local=mode != "streamed")
+        plan = planning.cut(fh.fileno(), log.stat().st_size, workers, local=mode != "streamed")
     assert len(plan.ranges) == workers - 1  # the cuts really happen
     assert bool(plan.spare) == (mode == "streamed")
     many = scan(log, matcher, backend=backend, workers=workers).to_json()
@@ -100,7 +101,7 @@ def test_one_process_for_gzip_stdin_and_small_files(tmp_path: Path, log: Path) -
     packed.write_bytes(gzip.compress(log.read_bytes()))
     assert len(_plan(packed, 4)) == 1
     with log.open("rb") as fh:
-        assert len(parallel.plan(fh.fileno(), None, 4)) == 1  # a size not known (a pipe)
+        assert len(planning.plan(fh.fileno(), None, 4)) == 1  # a size not known (a pipe)
     assert len(_plan(log, None)) == 1  # below MIN_RANGE per process
 
 
@@ -178,13 +179,13 @@ def test_stale_remembered_anchors_are_never_used(log: Path, matcher: Matcher, tm
 def test_the_first_range_is_smaller_when_this_process_also_builds_and_matches(log: Path) -> None:
     size = 50_000_000
     for count in (2, 4, 8):
-        with_setup, without = parallel._targets(size, count, True, 2.0), parallel._targets(size, count, False, 2.0)
+        with_setup, without = planning._targets(size, count, True, 2.0), planning._targets(size, count, False, 2.0)
         assert len(with_setup) == count - 1
         assert size / (4 * count) <= with_setup[0] <= without[0] < size / count  # this process reads least
         assert with_setup == sorted(with_setup)
     ranges = _plan(log, 2)
     with log.open("rb") as fh:
-        early = parallel.plan(fh.fileno(), log.stat().st_size, 2, setup=True)
+        early = planning.plan(fh.fileno(), log.stat().st_size, 2, setup=True)
     assert early[0][1] < ranges[0][1] and early[-1][1] == ranges[-1][1]
 
 
@@ -198,17 +199,17 @@ def _children() -> set[int]:
 
 @pytest.mark.parametrize("value", ["0", "two", "-1"])
 def test_a_bad_worker_count_is_a_usage_error(log: Path, value: str) -> None:
-    env = {**os.environ, parallel.ENV: value}
+    env = {**os.environ, planning.ENV: value}
     proc = subprocess.run([sys.executable, "-m", "neondoctor", "triage", "--log", str(log)],
                           capture_output=True, text=True, env=env, timeout=60)
     assert proc.returncode == 2, proc.stderr
-    assert parallel.ENV in proc.stderr and "Traceback" not in proc.stderr
+    assert planning.ENV in proc.stderr and "Traceback" not in proc.stderr
 
 
 def test_the_cli_cuts_a_big_log_when_asked(log: Path) -> None:
     outs = []
     for workers in ("1", "4"):
-        env = {**os.environ, parallel.ENV: workers}
+        env = {**os.environ, planning.ENV: workers}
         proc = subprocess.run([sys.executable, "-m", "neondoctor", "triage", "--log", str(log), "--json"],
                               capture_output=True, text=True, env=env, timeout=120)
         assert proc.returncode == 0, proc.stderr
@@ -221,11 +222,11 @@ def test_a_big_log_is_cut_by_itself_in_a_single_threaded_process(tmp_path: Path)
     as the CLI is: no other thread)."""
     path = tmp_path / "big.log"
     line = b"2026-11-24T10:00:00Z INFO web: GET /api/orders 200 12.5ms\n"
-    path.write_bytes(line * (2 * parallel.MIN_RANGE // len(line) + 1))
-    code = ("import os, sys; from neondoctor.triage.logscan import parallel as p; "
+    path.write_bytes(line * (2 * planning.MIN_RANGE // len(line) + 1))
+    code = ("import os, sys; from neondoctor.triage.logscan import plan as p; "
             "fd = os.open(sys.argv[1], os.O_RDONLY); "
             "print(p.processes(fd, os.fstat(fd).st_size), min(p._cpus(), 2))")
-    env = {k: v for k, v in os.environ.items() if k != parallel.ENV}
+    env = {k: v for k, v in os.environ.items() if k != planning.ENV}
     proc = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, env=env, timeout=60)
     planned, expected = proc.stdout.split()
     assert planned == expected, proc.stderr
@@ -241,7 +242,7 @@ def test_a_log_dense_with_candidates_is_matched_where_it_is_read(tmp_path: Path,
     quiet.write_bytes(b"2026-11-24T10:00:00Z INFO web: GET /api/orders 200 12.5ms\n" * 20000)
     for path, expected in ((log, True), (quiet, False)):
         with path.open("rb") as fh:
-            assert parallel.dense(fh.fileno(), path.stat().st_size, 2, finder) is expected
+            assert planning.dense(fh.fileno(), path.stat().st_size, 2, finder) is expected
 
 
 @pytest.mark.parametrize("who", ["the reader", "this process", "both"])
@@ -249,7 +250,7 @@ def test_spare_pieces_give_the_same_result_whoever_reads_them(log: Path, matcher
                                                               monkeypatch: pytest.MonkeyPatch) -> None:
     """The spare pieces at the end go to whichever process takes their token first: the reader (front
     first), this process (back first), or some to each; the incidents are the same every way."""
-    monkeypatch.setattr(parallel, "DENSE", 10**9)
+    monkeypatch.setattr(planning, "DENSE", 10**9)
     one = scan(log, matcher, workers=1, chunk_size=1 << 16).to_json()
     parent, real = os.getpid(), parallel._take
     taken_by_child: list[int] = []

@@ -13,7 +13,8 @@ exceptions) counts once.
 anchors.py   literals -> the byte strings every backend searches (non-ASCII and JSON-escaped too)
 backends.py  which engine (NEONDOCTOR_SCAN_BACKEND): backend_hyperscan.py, backend_python.py
 source.py    file/stdin, gzip, blocks of whole lines, pieces of overlong lines
-parallel.py  a big plain file cut into ranges, one forked reader each
+plan.py      how a big plain file is cut: one process per CPU, pieces at record starts
+parallel.py  the forked readers of those pieces, their frames merged in file order
 records.py   blocks -> candidate lines (no matcher) -> matcher -> incidents, a record counted once
 """
 
@@ -48,6 +49,7 @@ def scan(source: str | Path, matcher: LineMatcher | Callable[[], LineMatcher], *
     processes read a big plain file, each its own range).
     """
     from neondoctor.triage.logscan import parallel
+    from neondoctor.triage.logscan import plan as planning
     from neondoctor.triage.logscan.anchors import remember_anchors, remembered_anchors
 
     started = time.perf_counter()
@@ -55,7 +57,7 @@ def scan(source: str | Path, matcher: LineMatcher | Callable[[], LineMatcher], *
     readers: parallel.Readers | None = None
     progress = Progress(progress_stream, size) if progress_stream is not None else None
     try:
-        count = parallel.processes(raw.fileno(), size, workers) if owned else 1
+        count = planning.processes(raw.fileno(), size, workers) if owned else 1
         guess = remembered_anchors(remember) if remember and callable(matcher) and count > 1 else None
 
         finders: dict[tuple[bytes, ...], Finder] = {}
@@ -67,8 +69,8 @@ def scan(source: str | Path, matcher: LineMatcher | Callable[[], LineMatcher], *
 
         def fork_readers(anchors: Sequence[bytes], setup: bool, build: Callable[[], LineMatcher]) -> parallel.Readers:
             finder = finder_for(anchors)
-            local = parallel.dense(raw.fileno(), size or 0, count, finder)
-            plan = parallel.cut(raw.fileno(), size or 0, count, setup=setup, local=local, raw_ms=finder.ms_per_mb)
+            local = planning.dense(raw.fileno(), size or 0, count, finder)
+            plan = planning.cut(raw.fileno(), size or 0, count, setup=setup, local=local, raw_ms=finder.ms_per_mb)
             job = parallel.Job(raw.fileno(), str(source), finder, chunk_size, max_line, build if local else None)
             return parallel.Readers(plan, job)
 
