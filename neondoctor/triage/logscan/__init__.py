@@ -77,18 +77,17 @@ def scan(source: str | Path, matcher: LineMatcher | Callable[[], LineMatcher], *
         if guess and callable(matcher):  # read while the matcher is built: the anchors are checked below
             readers = fork_readers(guess, True, matcher)
         built: LineMatcher = matcher() if callable(matcher) else matcher
-        matcher = built
-        found = make_anchors(matcher.literals)
+        found = make_anchors(built.literals)
         # A condition without a literal cannot be pre-filtered: every line is a candidate then.
-        unfiltered = not found or any(not cond.literals for book in matcher.runbooks for cond in book.conditions)
+        unfiltered = not found or any(not cond.literals for book in built.runbooks for cond in book.conditions)
         if remember and found:
             remember_anchors(remember, found)
         if readers is not None and (unfiltered or found != guess):
             readers.cancel()
             readers = None
-        matcher.prepare()
+        built.prepare()
         result = ScanResult(source=str(source))
-        recorder = Recorder(matcher, not unfiltered, result)
+        recorder = Recorder(built, not unfiltered, result)
 
         def read_here(start: int, end: int) -> Iterator[Block | Done]:
             return read_range(parallel.PreadFile(raw.fileno(), start), source, finder_for(found), chunk_size,
