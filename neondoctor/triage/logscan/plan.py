@@ -148,14 +148,19 @@ def _targets(size: int, count: int, setup: bool, raw_ms: float) -> list[int]:
 
 
 def _record_start_after(fd: int, target: int) -> int | None:
-    """Offset of the first whole line after `target` that starts a record (None: none near)."""
-    window = os.pread(fd, SEARCH, target)
-    end = window.find(b"\n")  # the line `target` falls in is a partial one: skip it
-    while end >= 0:
-        start = end + 1
-        end = window.find(b"\n", start)
-        if end < 0:
-            return None  # the line is not whole in the window: it cannot be told
-        if not is_continuation(window[start:end]):
-            return target + start
+    """Offset of the first whole line after `target` that starts a record (None: none within SEARCH).
+
+    A small window first (a record start is usually a line or two away), the whole SEARCH if needed."""
+    for size in (SEARCH >> 4, SEARCH):
+        window = os.pread(fd, size, target)
+        end = window.find(b"\n")  # the line `target` falls in is a partial one: skip it
+        while end >= 0:
+            start = end + 1
+            end = window.find(b"\n", start)
+            if end < 0:
+                break  # the line is not whole in the window: it cannot be told here
+            if not is_continuation(window[start:end]):
+                return target + start
+        if len(window) < size:
+            return None  # the end of the file
     return None
