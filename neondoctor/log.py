@@ -1,16 +1,22 @@
-"""The one structlog configuration: redaction runs before any renderer; logs go to stderr."""
+"""The one structlog configuration: redaction runs before any renderer; logs go to stderr.
+
+Neither structlog nor the stdlib's `logging` is imported until something logs: most commands log
+nothing, and start-up is a benchmark goal. The settings are kept and applied on first use.
+"""
 
 from __future__ import annotations
 
-import logging
 import os
 import sys
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from neondoctor.redaction import redact_value
 
+if TYPE_CHECKING:
+    import logging
+
 FORMATS = ("console", "json")
-LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
+LEVELS = {"debug": 10, "info": 20, "warning": 30, "error": 40}  # the stdlib's own values (logging.DEBUG...)
 
 
 def redact_processor(_logger: Any, _method: str, event_dict: dict[str, Any]) -> dict[str, Any]:
@@ -44,8 +50,9 @@ def configure_logging(fmt: str | None = None, level: str = "warning", stream: Te
     global _settings
     out = stream or sys.stderr
     chosen = resolve_format(fmt, out)
-    _settings = (chosen, LEVELS.get(level, logging.WARNING), out)
-    _bridge_stdlib(out, _settings[1])
+    _settings = (chosen, LEVELS.get(level, LEVELS["warning"]), out)
+    if "logging" in sys.modules:  # else bridged when neondoctor's stdlib logger is created (app/db/logs.py)
+        bridge_stdlib()
     if "structlog" in sys.modules:  # loaded already (a logger was used): configuring it costs nothing
         _apply()
     return chosen
@@ -88,35 +95,57 @@ def _apply() -> None:
     _applied = _settings
 
 
-class _StructlogBridge(logging.Handler):
-    """Renders the library's stdlib records (logger `neondoctor.db`) the way the CLI renders its own."""
+def _bridge_class() -> type[logging.Handler]:
+    """The handler class, made on first use (it subclasses logging.Handler)."""
+    global _BRIDGE
+    if _BRIDGE is None:
+        import logging
 
-    def __init__(self, stream: TextIO, level: int) -> None:
-        super().__init__(level)
-        self._stream = stream
-        self._logger: Any = None  # built on the first record: structlog is imported only then
+        class _StructlogBridge(logging.Handler):
+            """Renders the library's stdlib records (logger `neondoctor.db`) the way the CLI renders its own."""
 
-    def emit(self, record: logging.LogRecord) -> None:
-        if self._logger is None:
-            import structlog
+            def __init__(self, stream: TextIO, level: int) -> None:
+                super().__init__(level)
+                self._stream = stream
+                self._logger: Any = None  # built on the first record: structlog is imported only then
 
-            chosen = _settings[0] if _settings else "console"
-            self._logger = structlog.wrap_logger(structlog.PrintLogger(self._stream),
-                                                 processors=_processors(chosen, self._stream),
-                                                 wrapper_class=structlog.make_filtering_bound_logger(self.level))
-        fields = getattr(record, "fields", None)
-        event = getattr(record, "event", None) or record.getMessage()
-        self._logger.log(record.levelno, event, logger=record.name, **(fields if isinstance(fields, dict) else {}))
+            def emit(self, record: logging.LogRecord) -> None:
+                if self._logger is None:
+                    import structlog
+
+                    chosen = _settings[0] if _settings else "console"
+                    self._logger = structlog.wrap_logger(structlog.PrintLogger(self._stream),
+                                                         processors=_processors(chosen, self._stream),
+                                                         wrapper_class=structlog.make_filtering_bound_logger(self.level))
+                fields = getattr(record, "fields", None)
+                event = getattr(record, "event", None) or record.getMessage()
+                self._logger.log(record.levelno, event, logger=record.name,
+                                 **(fields if isinstance(fields, dict) else {}))
+
+        _BRIDGE = _StructlogBridge
+    return _BRIDGE
 
 
-def _bridge_stdlib(stream: TextIO, level: int) -> None:
-    # The CLI owns its process, so it may route neondoctor's stdlib records; a library never does.
+_BRIDGE: type[logging.Handler] | None = None
+
+
+def bridge_stdlib() -> None:
+    """Route neondoctor's stdlib records through the configured renderer (after configure_logging).
+
+    The CLI owns its process, so it may route neondoctor's stdlib records; a library never does:
+    without configure_logging this does nothing."""
+    if _settings is None:
+        return
+    import logging
+
     from neondoctor.redaction import RedactingFilter
 
+    _chosen, level, stream = _settings
+    bridge_type = _bridge_class()
     logger = logging.getLogger("neondoctor")
-    for handler in [h for h in logger.handlers if isinstance(h, _StructlogBridge)]:
+    for handler in [h for h in logger.handlers if isinstance(h, bridge_type)]:
         logger.removeHandler(handler)
-    bridge = _StructlogBridge(stream, level)
+    bridge = bridge_type(stream, level)  # type: ignore[call-arg]
     bridge.addFilter(RedactingFilter())
     logger.addHandler(bridge)
     logger.setLevel(level)

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import io
 import json
+import subprocess
+import sys
+import tempfile
 from urllib.parse import quote, quote_plus
 
 import psycopg2
@@ -100,3 +103,29 @@ def test_write_text_redacts_files(tmp_path) -> None:  # type: ignore[no-untyped-
     path = tmp_path / "report.txt"
     write_text(path, f"url=postgresql://app:{quote(SECRET, safe='')}@db/app\n")
     assert SECRET not in path.read_text() and quote(SECRET, safe="") not in path.read_text()
+
+
+def test_stdlib_records_are_bridged_when_logging_loads_after_the_cli_configured_it() -> None:
+    """A command that logs nothing never imports `logging`; one that later loads the engine factory
+    still gets its records rendered (and redacted) the way the CLI asked."""
+    secret = "Zx9" + "-bridgepw"
+    code = ("import io, sys\n"
+            "from neondoctor.cli import cli\n"
+            "from neondoctor.log import configure_logging\n"
+            "from neondoctor.triage.logscan import scan_log\n"
+            "out = io.StringIO()\n"
+            "configure_logging('json', level='debug', stream=out)\n"
+            "scan_log(sys.argv[1])\n"
+            "assert 'logging' not in sys.modules, 'logging was imported'\n"
+            "import logging\n"
+            "from neondoctor.app.db import logs\n"
+            f"logs.emit(logging.WARNING, 'pool.exhausted', url='postgresql://app:{secret}@db/app')\n"
+            "print(out.getvalue())\n")
+    with tempfile.NamedTemporaryFile("w", suffix=".log") as log:
+        log.write("psycopg2.OperationalError: server closed the connection unexpectedly\n")
+        log.flush()
+        proc = subprocess.run([sys.executable, "-c", code, log.name], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    event = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert event["event"] == "pool.exhausted" and event["logger"] == "neondoctor.db"
+    assert secret not in proc.stdout and MASK in event["url"]

@@ -1,4 +1,4 @@
-"""The output paths that redaction wraps: stdout/stderr streams and stdlib logging records.
+"""The output paths that redaction wraps: the stdout/stderr streams (stdlib logging records: logfilter.py).
 
 Files go through ``write_text`` and structlog events through neondoctor.log's processor; both call
 the same ``redact`` as these wrappers.
@@ -7,11 +7,10 @@ the same ``redact`` as these wrappers.
 from __future__ import annotations
 
 import io
-import logging
 from collections.abc import Iterable
 from typing import TextIO
 
-from neondoctor.redaction.redactor import REDACTOR, redact, redact_value
+from neondoctor.redaction.redactor import REDACTOR, redact
 from neondoctor.redaction.shapes import KEY_OR_URL
 
 _BUFFER_LIMIT = 65536
@@ -92,25 +91,3 @@ def _shown_before(partial: str) -> int:
 
 def redacting(streams: Iterable[TextIO]) -> list[RedactingStream]:
     return [s if isinstance(s, RedactingStream) else RedactingStream(s) for s in streams]
-
-
-# Attributes every LogRecord has; anything else on a record came from `extra=` and may hold a secret.
-_RECORD_ATTRS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
-
-
-class RedactingFilter(logging.Filter):
-    """A `logging.Filter` that masks secrets in a record's message, args and `extra` fields.
-
-    Attached to the loggers neondoctor's library code logs through, so an application's own
-    handlers (files, Sentry, OpenTelemetry bridges) never receive a password.
-    """
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.msg, str):
-            record.msg = redact(record.msg)
-        if record.args:
-            record.args = redact_value(record.args) if isinstance(record.args, tuple | dict) else record.args
-        for key, value in list(vars(record).items()):
-            if key not in _RECORD_ATTRS:
-                setattr(record, key, redact_value(value))
-        return True

@@ -12,7 +12,6 @@ Used by neondoctor.redaction.redactor; nothing here keeps state.
 
 from __future__ import annotations
 
-import json
 import re
 from urllib.parse import quote, quote_plus, unquote
 
@@ -55,6 +54,8 @@ def is_secret_key(key: str) -> bool:
 
 def secret_forms(secret: str) -> set[str]:
     """The forms a secret travels in: raw, percent-encoded (once, twice, plus), JSON and repr escaped."""
+    import json  # here: a command that registers no secret never loads it
+
     forms = {secret, quote(secret, safe=""), quote_plus(secret), unquote(secret)}
     forms |= {quote(f, safe="") for f in list(forms)}
     for f in list(forms):

@@ -14,6 +14,7 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
+from neondoctor.log import bridge_stdlib
 from neondoctor.redaction import RedactingFilter
 
 LOGGER_NAME = "neondoctor.db"
@@ -22,6 +23,7 @@ log = logging.getLogger(LOGGER_NAME)
 log.addHandler(logging.NullHandler())
 if not any(isinstance(f, RedactingFilter) for f in log.filters):
     log.addFilter(RedactingFilter())
+bridge_stdlib()  # the CLI's log format, when it set one before `logging` was loaded (else nothing)
 
 # Fields may not shadow LogRecord attributes (logging raises KeyError for those in `extra`).
 _RESERVED = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
