@@ -126,7 +126,8 @@ def test_recording_of_a_scripted_load_gives_the_scripted_report(make_cluster: An
     assert [e["application"] for e in episodes] == ["leaky"], episodes
     ep = episodes[0]
     assert ep["kind"] == "idle-in-transaction" and ep["idle_in_transaction_to"] == 6
-    assert ep["idle_in_transaction_from"] <= 1 and ep["active_range"] == [0, 0]
+    # A leaky session is active only for its one `SELECT 1`: a sample may catch that instant.
+    assert ep["idle_in_transaction_from"] <= 1 and ep["active_range"][0] == 0 and ep["active_range"][1] <= 1
     assert marks["leak_start"] - 1 <= ep["start"] <= marks["leak_start"] + 1
     assert marks["leak_end"] - 1.5 <= ep["end"] <= marks["leak_end"] + 0.5
 
