@@ -7,7 +7,7 @@ conditions to show how the scan keeps its pace as the runbooks grow). Every tool
 from a warm page cache; runs are interleaved and the median is kept; peak RSS is each child's own.
 Wall time is the goal's measure; CPU time (user + sys, from GNU time, children included) is printed
 beside it because on a shared machine it is the steadier of the two. A file of 32 MB or more is
-scanned by one process per CPU (triage/logscan/parallel.py), so its CPU time exceeds its wall time;
+read by one process per CPU (triage/logscan/plan.py, parallel.py), so its CPU time exceeds its wall time;
 the `1 proc` row holds the same scan to one process (NEONDOCTOR_SCAN_WORKERS=1). Peak RSS is the
 largest single process's.
 
