@@ -229,8 +229,8 @@ class Matcher:
         return self._index
 
     def prepare(self) -> None:
-        """Build now what matching many lines needs (the literal index): before a fork, every
-        process then shares one."""
+        """Build now what matching many lines needs (the literal index), before the first line; readers
+        forked after it (a log dense with errors, whose readers match) share it."""
         _ = self.index
 
     def might_match(self, text: str) -> bool:

@@ -35,7 +35,7 @@ from neondoctor.triage.logscan.progress import Progress
 from neondoctor.triage.logscan.records import Block, Done, Extractor, LineMatcher, Recorder
 from neondoctor.triage.logscan.source import MAX_LINE, READ_SIZE, Reader, blocks, open_log
 
-__all__ = ["Incident", "LineMatcher", "Progress", "ScanResult", "read_range", "scan", "scan_log"]
+__all__ = ["Incident", "LineMatcher", "Progress", "ScanResult", "feed", "read_range", "scan", "scan_log"]
 
 
 def scan(source: str | Path, matcher: LineMatcher | Callable[[], LineMatcher], *, chunk_size: int | None = None,
@@ -62,7 +62,7 @@ def scan(source: str | Path, matcher: LineMatcher | Callable[[], LineMatcher], *
     gc.freeze()
     try:
         count = planning.processes(raw.fileno(), size, workers) if owned else 1
-        guess = remembered_anchors(remember) if remember and callable(matcher) and count > 1 else None
+        guess = remembered_anchors(remember) if remember else None  # read once: to start early, and to rewrite it only when it changed
 
         finders: dict[tuple[bytes, ...], Finder] = {}
 
@@ -78,14 +78,14 @@ def scan(source: str | Path, matcher: LineMatcher | Callable[[], LineMatcher], *
             job = parallel.Job(raw.fileno(), str(source), finder, chunk_size, max_line, build if local else None)
             return parallel.Readers(plan, job)
 
-        if guess and callable(matcher):  # read while the matcher is built: the anchors are checked below
+        if guess and count > 1 and callable(matcher):  # read while the matcher is built: checked below
             readers = fork_readers(guess, True, matcher)
         built: LineMatcher = matcher() if callable(matcher) else matcher
         gc.freeze()
         found = make_anchors(built.literals)
         # A condition without a literal cannot be pre-filtered: every line is a candidate then.
         unfiltered = not found or any(not cond.literals for book in built.runbooks for cond in book.conditions)
-        if remember and found:
+        if remember and found and found != guess:
             remember_anchors(remember, found)
         if readers is not None and (unfiltered or found != guess):
             readers.cancel()
@@ -102,7 +102,7 @@ def scan(source: str | Path, matcher: LineMatcher | Callable[[], LineMatcher], *
             readers = readers or fork_readers(found, False, lambda: built)
             done = readers.run(recorder, progress, read_here)
         else:
-            done = _feed(read_range(raw, source, None if unfiltered else finder_for(found), chunk_size, max_line),
+            done = feed(read_range(raw, source, None if unfiltered else finder_for(found), chunk_size, max_line),
                          recorder, progress)
         result.lines, result.bytes, result.gzip, result.backend = done.lines, done.bytes, done.gzip, done.backend
     finally:
@@ -140,7 +140,7 @@ def read_range(raw: BinaryIO, source: str | Path, finder: Finder | None, chunk_s
     yield Done(extractor.lines, reader.produced, reader.gzip, finder.name if finder else "none (every line)")
 
 
-def _feed(items: Iterator[Block | Done], recorder: Recorder, progress: Progress | None) -> Done:
+def feed(items: Iterator[Block | Done], recorder: Recorder, progress: Progress | None = None) -> Done:
     """Stage 2 in this process: each block to the recorder; returns the `Done`."""
     for item in items:
         if isinstance(item, Done):

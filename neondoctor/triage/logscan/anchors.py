@@ -113,7 +113,6 @@ def remembered_anchors(key: str) -> tuple[bytes, ...] | None:
 
 
 def remember_anchors(key: str, found: Sequence[bytes]) -> None:
-    if remembered_anchors(key) != tuple(found):
-        import marshal
+    import marshal
 
-        write_cache(_remembered_path(key), marshal.dumps(tuple(found)))
+    write_cache(_remembered_path(key), marshal.dumps(tuple(found)))

@@ -290,13 +290,11 @@ def _match_here(items: Iterator[Block | Done], build: Callable[[], LineMatcher]
                 ) -> tuple[dict[str, Incident], Done]:
     """A range dense with candidates is matched where it is read, with a matcher of this process's
     own. The range starts a record, so its incidents add up with the others' (Recorder.absorb)."""
+    from neondoctor.triage.logscan import feed
+
     result = ScanResult(source="")
-    recorder = Recorder(build(), True, result)
-    for item in items:
-        if isinstance(item, Done):
-            return result.incidents, item
-        recorder.feed(item)
-    raise AssertionError("read_range always ends with Done")
+    done = feed(items, Recorder(build(), True, result))
+    return result.incidents, done
 
 
 def _send(pipe: BinaryIO, item: tuple[str, Any]) -> None:

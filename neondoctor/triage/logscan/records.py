@@ -64,7 +64,7 @@ class LineMatcher(Protocol):
     def match_candidate(self, line: str) -> Any:  # match_line without its literal pre-filter
         ...
 
-    def prepare(self) -> None:  # build the per-line machinery now (before the scan forks)
+    def prepare(self) -> None:  # build the per-line machinery now (before the first line)
         ...
 
 
