@@ -45,9 +45,18 @@ def _record(n: int) -> str:
                else ""))
 
 
-def _plan(path: Path, workers: int | None) -> list[tuple[int, int]]:
+def _pieces(fd: int, size: int | None, workers: int | None, *, setup: bool = False) -> list[tuple[int, int]]:
+    """Every piece the scan would read, in file order ([(0, size)] when the file is not cut)."""
+    count = planning.processes(fd, size, workers)
+    if count < 2 or size is None:
+        return [(0, size or 0)]
+    found = planning.cut(fd, size, count, setup=setup)
+    return [found.own, *found.ranges, *found.spare]
+
+
+def _plan(path: Path, workers: int | None, *, setup: bool = False) -> list[tuple[int, int]]:
     with path.open("rb") as fh:
-        return planning.plan(fh.fileno(), path.stat().st_size, workers)
+        return _pieces(fh.fileno(), path.stat().st_size, workers, setup=setup)
 
 
 @pytest.fixture(scope="module")
@@ -101,7 +110,7 @@ def test_one_process_for_gzip_stdin_and_small_files(tmp_path: Path, log: Path) -
     packed.write_bytes(gzip.compress(log.read_bytes()))
     assert len(_plan(packed, 4)) == 1
     with log.open("rb") as fh:
-        assert len(planning.plan(fh.fileno(), None, 4)) == 1  # a size not known (a pipe)
+        assert len(_pieces(fh.fileno(), None, 4)) == 1  # a size not known (a pipe)
     assert len(_plan(log, None)) == 1  # below MIN_RANGE per process
 
 
@@ -184,8 +193,7 @@ def test_the_first_range_is_smaller_when_this_process_also_builds_and_matches(lo
         assert size / (4 * count) <= with_setup[0] <= without[0] < size / count  # this process reads least
         assert with_setup == sorted(with_setup)
     ranges = _plan(log, 2)
-    with log.open("rb") as fh:
-        early = planning.plan(fh.fileno(), log.stat().st_size, 2, setup=True)
+    early = _plan(log, 2, setup=True)
     assert early[0][1] < ranges[0][1] and early[-1][1] == ranges[-1][1]
 
 

@@ -121,16 +121,6 @@ def cut(fd: int, size: int, count: int, *, setup: bool = False, local: bool = Fa
     return Plan(pieces[0], pieces[1:1 + readers], pieces[1 + readers:])
 
 
-def plan(fd: int, size: int | None, workers: int | None = None, *, setup: bool = False,
-         local: bool = False) -> list[Range]:
-    """Every piece `cut` makes, in file order: [(0, size)] when `processes` says the file is not worth cutting."""
-    count = processes(fd, size, workers)
-    if count < 2 or size is None:
-        return [(0, size or 0)]
-    found = cut(fd, size, count, setup=setup, local=local)
-    return [found.own, *found.ranges, *found.spare]
-
-
 def _targets(size: int, count: int, setup: bool, raw_ms: float) -> list[int]:
     """Where to cut (before moving to a record start): the readers' ranges C bytes each, this
     process's first range what is left, so both finish together. A reader spends RAW (the finder's
